@@ -1,0 +1,239 @@
+"""The feature network of eq. 4: torchvision's ResNet-152, truncated after ``layer4[0]``.
+
+Weights come from torchvision's weights API and its cache (``"imagenet"``), from a local
+``state_dict`` file, or from a seeded random initialisation (``"random"``, for tests). A built
+network is kept per (backbone, weights, layers, device) and reused across calls in a process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision import models
+from torchvision.models.feature_extraction import create_feature_extractor
+
+__all__ = [
+    "RESNET_NODES",
+    "FeatureNetwork",
+    "WeightsNotAvailableError",
+    "clear_cache",
+    "get_feature_network",
+    "imagenet_weights_file",
+    "resolve_device",
+]
+
+#: METHOD.md's level names -> torchvision ResNet graph nodes (each a block's output after its
+#: final ReLU): conv1 = relu(bn1(conv1(x))), conv2_1 = layer1[0], ..., conv5_1 = layer4[0].
+RESNET_NODES: dict[str, str] = {
+    "conv1": "relu",
+    "conv2_1": "layer1.0",
+    "conv3_1": "layer2.0",
+    "conv4_1": "layer3.0",
+    "conv5_1": "layer4.0",
+}
+
+_BUILDERS = {"resnet152": (models.resnet152, models.ResNet152_Weights)}
+
+
+class WeightsNotAvailableError(FileNotFoundError):
+    """The pretrained weights are neither in torch's cache nor downloadable."""
+
+
+@dataclass(frozen=True)
+class FeatureNetwork:
+    """A truncated backbone and what identifies it."""
+
+    module: nn.Module  # returns {level name: (B, C_i, ceil(H / 2^i), ceil(W / 2^i))}
+    backbone: str
+    weights_id: str  # e.g. "imagenet:IMAGENET1K_V1", "random:seed=0", "file:<path>#sha256=..."
+    pretrained: bool
+    layers: tuple[str, ...]
+    device: torch.device
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA, else MPS, else CPU; any other name is checked to be usable."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device {device!r} is not a device name: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was asked for but CUDA is not available here")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"device {device!r} was asked for but MPS is not available here")
+    elif dev.type != "cpu":
+        raise ValueError(f"device {device!r} is not supported: use 'cpu', 'cuda' or 'mps'")
+    return dev
+
+
+def _weights_enum_member(backbone: str, weights: str):
+    enum = _BUILDERS[backbone][1]
+    name = "IMAGENET1K_V1" if weights.lower() == "imagenet" else weights
+    try:
+        return enum[name]
+    except KeyError:
+        return None
+
+
+def imagenet_weights_file(backbone: str = "resnet152", weights: str = "imagenet") -> Path:
+    """Where torchvision keeps (or would keep) a pretrained weights file."""
+    member = _weights_enum_member(backbone, weights)
+    if member is None:
+        raise ValueError(f"{weights!r} is not a weights name of {backbone}")
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(member.url)
+
+
+def _imagenet_state_dict(backbone: str, member) -> dict:
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(member.url)
+    try:
+        # torchvision's own path: loads from the cache, or downloads into it (hash-checked).
+        return member.get_state_dict(progress=True, check_hash=True)
+    except OSError as exc:  # URLError and socket errors are OSErrors
+        raise WeightsNotAvailableError(
+            f"the pretrained {backbone} weights ({type(member).__name__}.{member.name}) are not "
+            f"in torch's cache and could not be downloaded ({exc}). Either put the file "
+            f"'{cached.name}' (from {member.url}) into {cached.parent}, or pass its path: "
+            f"fuse(..., weights='/path/to/{cached.name}') / resfuse fuse --weights PATH"
+        ) from exc
+
+
+def _file_state_dict(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle, zip and torch errors all mean "not a readable state_dict"
+        raise ValueError(
+            f"weights file {str(path)!r} could not be read as a PyTorch state_dict: {exc}"
+        ) from exc
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]  # a training checkpoint that wraps the state_dict
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(
+            f"weights file {str(path)!r} does not hold a state_dict (a dict of tensors)"
+        )
+    return state
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def _load_into(model: nn.Module, state: dict, needed: set[str], source: str, backbone: str):
+    """Load ``state`` into ``model``; every key the truncated network needs must be there."""
+    expected = set(model.state_dict())
+    unexpected = sorted(set(state) - expected)
+    missing = sorted(needed - set(state))
+    if unexpected or missing:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} keys (e.g. {unexpected[:3]})")
+        raise ValueError(f"{source} is not a torchvision {backbone} state_dict: {'; '.join(parts)}")
+    try:
+        model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise ValueError(f"{source} does not fit torchvision's {backbone}: {exc}") from exc
+
+
+def _build(backbone: str, weights: str, seed: int, layers: tuple[str, ...], device: torch.device):
+    builder, _ = _BUILDERS[backbone]
+    with torch.random.fork_rng(devices=[]):
+        # Seeded so that "random" weights are reproducible; the global RNG is left untouched.
+        torch.manual_seed(seed)
+        model = builder(weights=None)
+    nodes = {RESNET_NODES[name]: name for name in layers}
+    truncated = create_feature_extractor(model, return_nodes=nodes)
+    needed = set(truncated.state_dict())  # only what is computed up to the deepest level
+
+    if weights == "random":
+        weights_id, pretrained = f"random:seed={seed}", False
+    elif (member := _weights_enum_member(backbone, weights)) is not None:
+        _load_into(model, _imagenet_state_dict(backbone, member), needed, member.url, backbone)
+        weights_id, pretrained = f"imagenet:{member.name}", True
+    else:
+        path = Path(weights).expanduser()
+        state = _file_state_dict(path)
+        _load_into(model, state, needed, f"weights file {str(path)!r}", backbone)
+        weights_id, pretrained = f"file:{path.resolve()}#sha256={_file_digest(path)}", True
+    # The extractor shares its layers' parameters with ``model``, so it now holds the weights.
+    truncated.eval().requires_grad_(False).to(device)
+    return FeatureNetwork(truncated, backbone, weights_id, pretrained, layers, device)
+
+
+_CACHE: dict[tuple, FeatureNetwork] = {}
+_LOCK = threading.Lock()
+
+
+def _cache_key(backbone, weights, seed, layers, device) -> tuple:
+    key_weights = weights
+    if weights != "random" and _weights_enum_member(backbone, weights) is None:
+        path = Path(weights).expanduser()
+        stat = path.stat() if path.is_file() else None
+        key_weights = (str(path.resolve()), stat and (stat.st_size, stat.st_mtime_ns))
+    return (backbone, key_weights, seed if weights == "random" else None, layers, str(device))
+
+
+def get_feature_network(
+    backbone: str = "resnet152",
+    weights: str = "imagenet",
+    *,
+    seed: int = 0,
+    layers: tuple[str, ...] = tuple(RESNET_NODES),
+    device: str | torch.device = "cpu",
+) -> FeatureNetwork:
+    """The truncated network for these settings, built on first use and cached.
+
+    Nothing after the deepest requested level is part of the returned module (torchvision's
+    ``create_feature_extractor`` keeps only the graph needed for the requested outputs).
+
+    Raises
+    ------
+    WeightsNotAvailableError
+        ``"imagenet"`` weights neither cached nor downloadable (the message says how to fix it).
+    FileNotFoundError, ValueError
+        A weights file that is missing, unreadable or for another architecture.
+    """
+    if backbone not in _BUILDERS:
+        raise ValueError(f"backbone must be one of {tuple(_BUILDERS)}, got {backbone!r}")
+    device = device if isinstance(device, torch.device) else resolve_device(device)
+    key = _cache_key(backbone, weights, seed, tuple(layers), device)
+    with _LOCK:
+        network = _CACHE.get(key)
+        if network is None:
+            network = _build(backbone, weights, seed, tuple(layers), device)
+            _CACHE[key] = network
+    return network
+
+
+def clear_cache() -> None:
+    """Forget every built network (frees their memory once no result refers to them)."""
+    with _LOCK:
+        _CACHE.clear()

@@ -1,0 +1,319 @@
+"""The fusion run: eq. 3, 10 and 11, and the orchestration of eq. 1 to 9.
+
+``iter_fuse`` is a generator that yields a :class:`Progress` after each stage (so a caller can
+show progress and stop between stages) and returns a :class:`FusionResult`; ``fuse`` runs it to
+the end. Per-pixel work stays on the device as tensors; stacks go through in batches of planes,
+each batch one forward pass of ``2 × batch`` images (infrared planes first, then visible).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..options import FusionOptions
+from .backbones import FeatureNetwork, get_feature_network, resolve_device
+from .decompose import decompose
+from .inputs import prepare_pair, ycbcr_to_rgb
+from .weights import activity, level_weights, max_select, smooth, upsample
+
+__all__ = ["STAGES", "FusionCancelled", "FusionResult", "Progress", "fuse", "iter_fuse"]
+
+#: The stages a run reports, in order; all but the first repeat per batch of planes.
+STAGES = ("load model", "decompose", "features", "weights", "reconstruct")
+
+_PRECISION_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class FusionCancelled(Exception):
+    """A run was stopped before it finished; no result exists."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is: ``step`` of ``total`` steps done, the last one being ``stage``."""
+
+    stage: str
+    step: int
+    total: int
+    planes_done: int
+    n_planes: int
+
+
+@dataclass
+class FusionResult:
+    """Everything a run produced. Arrays have the inputs' spatial shape ``S = (..., H, W)``.
+
+    Attributes
+    ----------
+    fused : ndarray
+        ``F`` (eq. 11) clipped to ``[0, 1]``, float32, shape ``S`` (``S + (3,)`` for an RGB
+        visible input with ``color="ycbcr"``).
+    fused_unclipped : ndarray
+        The same before clipping.
+    base, detail : ndarray
+        ``(2, *S)``: ``I_k^b`` and ``I_k^d`` (eq. 1, 2), infrared first.
+    fused_base, fused_detail : ndarray
+        ``F_b`` (eq. 3) and ``F_d`` (eq. 10), shape ``S``.
+    level_weights : ndarray
+        ``(2, n_levels, *S)``: the upsampled ``Ŵ_k^i`` (eq. 8).
+    weights : ndarray
+        ``(2, *S)``: ``Ŵ_k = max_i Ŵ_k^i`` (eq. 9).
+    winning_level : ndarray
+        ``(2, *S)`` uint8: the index into ``levels`` of the level that gave ``Ŵ_k``.
+    levels : tuple of str
+        The feature levels used, in the order of ``level_weights``' second axis.
+    params : dict
+        Options, resolved device, weights identity (``pretrained`` is False for random weights),
+        input shapes, dtypes and value ranges, package version: enough to reproduce the run.
+    timings : dict
+        Seconds per stage (summed over batches) and in total.
+    """
+
+    fused: np.ndarray
+    fused_unclipped: np.ndarray
+    base: np.ndarray
+    detail: np.ndarray
+    fused_base: np.ndarray
+    fused_detail: np.ndarray
+    level_weights: np.ndarray
+    weights: np.ndarray
+    winning_level: np.ndarray
+    levels: tuple[str, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _options(options: FusionOptions | None, overrides: dict[str, Any]) -> FusionOptions:
+    if options is None:
+        return FusionOptions(**overrides)
+    if not isinstance(options, FusionOptions):
+        raise ValueError(f"options must be a FusionOptions, got {type(options).__name__}")
+    return options.replace(**overrides) if overrides else options
+
+
+class _Clock:
+    """Per-stage wall time; waits for the device so that asynchronous work is counted."""
+
+    def __init__(self, device: torch.device):
+        self.sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        self.totals: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+        self.start = self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        self.sync()
+        now = time.perf_counter()
+        self.totals[stage] += now - self.last
+        self.last = now
+
+    def timings(self) -> dict[str, float]:
+        return {**self.totals, "total": time.perf_counter() - self.start}
+
+
+def feature_activities(
+    network: FeatureNetwork, details: torch.Tensor, options: FusionOptions
+) -> list[torch.Tensor]:
+    """Eq. 4 and 5: the activity map ``T`` of each level for a batch of detail images.
+
+    ``details`` is ``(B, 1, H, W)``; it is repeated to three channels and fed unnormalised.
+    Returns one ``(B, 1, ceil(H / 2^i), ceil(W / 2^i))`` float32 map per level of
+    ``options.layers``.
+    """
+    images = details.expand(-1, 3, -1, -1)  # (B, 3, H, W), no copy
+    dtype = _PRECISION_DTYPES.get(options.precision)
+    with torch.inference_mode():
+        if dtype is None:
+            features = network.module(images)
+        else:
+            with torch.autocast(device_type=details.device.type, dtype=dtype):
+                features = network.module(images)
+        return [activity(features[name], options.norm) for name in options.layers]
+
+
+def _detail_weights(
+    activities: list[torch.Tensor], batch: int, size: tuple[int, int]
+) -> torch.Tensor:
+    """Eq. 6 to 8 for every level: ``(2B, 1, h_i, w_i)`` maps -> ``(2B, L, M, N)`` weights."""
+    upsampled = []
+    for act in activities:
+        smoothed = smooth(act)  # eq. 6
+        w_ir, w_vis = level_weights(smoothed[:batch], smoothed[batch:])  # eq. 7
+        upsampled.append(upsample(torch.cat([w_ir, w_vis]), size))  # eq. 8, (2B, 1, M, N)
+    return torch.cat(upsampled, dim=1)
+
+
+def iter_fuse(
+    infrared, visible, options: FusionOptions | None = None, **overrides: Any
+) -> Generator[Progress, None, FusionResult]:
+    """Fuse an infrared and a visible image, yielding progress after each stage.
+
+    Takes the same arguments as :func:`fuse`. Closing the generator (or not resuming it) stops
+    the run between stages; the result is the generator's return value.
+    """
+    opts = _options(options, overrides)
+    pair = prepare_pair(infrared, visible, opts.value_range)
+    device = resolve_device(opts.device)
+    clock = _Clock(device)
+    n_planes, height, width = pair.infrared.shape
+    n_batches = -(-n_planes // opts.batch_size)
+    total = 1 + 4 * n_batches
+    step = 0
+
+    def progress(stage: str, planes_done: int) -> Progress:
+        nonlocal step
+        clock.lap(stage)
+        step += 1
+        return Progress(stage, step, total, planes_done, n_planes)
+
+    network = get_feature_network(
+        opts.backbone, opts.weights, seed=opts.seed, layers=opts.layers, device=device
+    )
+    yield progress("load model", 0)
+
+    n_levels = len(opts.layers)
+    base = np.empty((2, n_planes, height, width), np.float32)
+    detail = np.empty_like(base)
+    weights = np.empty_like(base)
+    winning = np.empty(base.shape, np.uint8)
+    level_w = np.empty((2, n_levels, n_planes, height, width), np.float32)
+    fused_base = np.empty((n_planes, height, width), np.float32)
+    fused_detail = np.empty_like(fused_base)
+    lam_ir, lam_vis = opts.base_weights
+
+    for start in range(0, n_planes, opts.batch_size):
+        stop = min(start + opts.batch_size, n_planes)
+        b = stop - start
+        planes = np.concatenate([pair.infrared[start:stop], pair.visible[start:stop]])
+        images = torch.from_numpy(planes).to(device)[:, None]  # (2b, 1, H, W)
+
+        bases, details = decompose(images, opts.kernel_size)  # eq. 1, 2
+        yield progress("decompose", start)
+
+        activities = feature_activities(network, details, opts)  # eq. 4, 5
+        yield progress("features", start)
+
+        upsampled = _detail_weights(activities, b, (height, width))  # eq. 6-8, (2b, L, H, W)
+        w_max, w_index = max_select(upsampled)  # eq. 9, (2b, H, W)
+        yield progress("weights", start)
+
+        f_base = lam_ir * bases[:b, 0] + lam_vis * bases[b:, 0]  # eq. 3
+        f_detail = w_max[:b] * details[:b, 0] + w_max[b:] * details[b:, 0]  # eq. 10
+
+        # One transfer per array; (2b, ...) splits into (infrared b, visible b).
+        split = (2, b, height, width)
+        base[:, start:stop] = bases.reshape(split).cpu().numpy()
+        detail[:, start:stop] = details.reshape(split).cpu().numpy()
+        weights[:, start:stop] = w_max.reshape(split).cpu().numpy()
+        winning[:, start:stop] = w_index.reshape(split).to(torch.uint8).cpu().numpy()
+        level_w[:, :, start:stop] = (
+            upsampled.reshape(2, b, n_levels, height, width).transpose(1, 2).cpu().numpy()
+        )
+        fused_base[start:stop] = f_base.cpu().numpy()
+        fused_detail[start:stop] = f_detail.cpu().numpy()
+        yield progress("reconstruct", stop)
+
+    fused = fused_base + fused_detail  # eq. 11
+    color = opts.color or "ycbcr"
+    if pair.chroma is not None and color == "ycbcr":
+        fused = ycbcr_to_rgb(np.concatenate([fused[..., None], pair.chroma], axis=-1))
+        fused = fused.astype(np.float32)
+    shape = pair.spatial_shape
+    out_shape = shape + fused.shape[3:]
+    clock.lap("reconstruct")
+    return FusionResult(
+        fused=np.clip(fused, 0.0, 1.0).reshape(out_shape),
+        fused_unclipped=fused.reshape(out_shape),
+        base=base.reshape((2, *shape)),
+        detail=detail.reshape((2, *shape)),
+        fused_base=fused_base.reshape(shape),
+        fused_detail=fused_detail.reshape(shape),
+        level_weights=level_w.reshape((2, n_levels, *shape)),
+        weights=weights.reshape((2, *shape)),
+        winning_level=winning.reshape((2, *shape)),
+        levels=opts.layers,
+        params=_params(opts, network, infrared, visible, pair),
+        timings=clock.timings(),
+    )
+
+
+def _params(opts: FusionOptions, network: FeatureNetwork, infrared, visible, pair) -> dict:
+    params = opts.as_dict()
+    params.update(
+        method="Zhang, Li, Zhu & Du 2022, ResNet-152 infrared/visible fusion",
+        package_version=__version__,
+        torch_version=torch.__version__,
+        weights_id=network.weights_id,
+        pretrained=network.pretrained,
+        device=str(network.device),
+        dtype="float32" if opts.precision == "float32" else f"autocast-{opts.precision}",
+        color=opts.color or ("ycbcr" if pair.chroma is not None else None),
+        input_shapes={"infrared": list(np.shape(infrared)), "visible": list(np.shape(visible))},
+        input_dtypes={
+            "infrared": str(np.asarray(infrared).dtype),
+            "visible": str(np.asarray(visible).dtype),
+        },
+        value_range=[list(r) for r in pair.value_ranges],
+    )
+    if not network.pretrained:
+        params["warning"] = (
+            f"seeded random weights ({network.weights_id}): not the pretrained network of the "
+            "paper; for testing only"
+        )
+    return params
+
+
+def fuse(
+    infrared,
+    visible,
+    options: FusionOptions | None = None,
+    *,
+    progress: Callable[[Progress], Any] | None = None,
+    **overrides: Any,
+) -> FusionResult:
+    """Fuse an infrared and a visible image (Zhang et al. 2022; METHOD.md).
+
+    Parameters
+    ----------
+    infrared, visible : array_like
+        ``(..., H, W)`` images of the same shape, each side at least 32 px; the visible image
+        may be RGB ``(..., H, W, 3)``. Leading axes (time, z) are fused plane by plane.
+    options : FusionOptions, optional
+        All parameters at once; keyword arguments override single fields (see
+        :class:`~napari_resfuse.FusionOptions` for each option and its default).
+    progress : callable, optional
+        Called with a :class:`Progress` after each stage.
+
+    Returns
+    -------
+    FusionResult
+
+    Raises
+    ------
+    ValueError
+        Bad inputs (shapes, sizes, NaN/inf, constant images, dtypes) or options.
+    FileNotFoundError
+        A weights file that does not exist, or ImageNet weights neither cached nor downloadable
+        (:class:`~napari_resfuse.WeightsNotAvailableError`).
+
+    Examples
+    --------
+    >>> from napari_resfuse import fuse, load_sample
+    >>> ir, vis = load_sample()
+    >>> result = fuse(ir, vis, weights="random")  # doctest: +SKIP
+    >>> result.fused.shape == ir.shape  # doctest: +SKIP
+    True
+    """
+    runner = iter_fuse(infrared, visible, options, **overrides)
+    while True:
+        try:
+            event = next(runner)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(event)
