@@ -12,6 +12,20 @@ from .method.fuse import STAGES, FusionCancelled, FusionResult, Progress, fuse, 
 from .options import LEVELS, FusionOptions
 from .sample import load_sample, make_sample_pair
 
+
+
+def fuse_layers(viewer, infrared, visible, **options):
+    """Fuse two image layers of a napari viewer and add the outputs as layers.
+
+    The same outputs as the "Fuse infrared + visible" widget, run synchronously (for scripts
+    and notebooks). ``infrared`` and ``visible`` are layers or layer names; ``options`` are
+    those of :func:`fuse`. Returns the added or updated layers. Imports napari on first use.
+    """
+    from ._napari.layers import fuse_layers as _fuse_layers
+
+    return _fuse_layers(viewer, infrared, visible, **options)
+
+
 __all__ = [
     "LEVELS",
     "STAGES",
@@ -23,6 +37,7 @@ __all__ = [
     "__version__",
     "clear_cache",
     "fuse",
+    "fuse_layers",
     "imagenet_weights_file",
     "iter_fuse",
     "load_sample",
