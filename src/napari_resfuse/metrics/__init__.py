@@ -1,0 +1,72 @@
+"""Fusion quality metrics, as the infrared–visible fusion literature reports them.
+
+Every metric is a function ``f(infrared, visible, fused) -> float`` (``entropy`` takes the one
+image it measures); :func:`compute_metrics` runs any selection of them on one triple and
+:func:`metrics_table` over many pairs and methods, with each method's mean. :data:`DIRECTIONS`
+says whether higher or lower is better.
+
+Sources of the definitions:
+
+* ``entropy``, ``qabf``, ``fmi_pixel``, ``fmi_dct``, ``fmi_wavelet``, ``nabf``, ``scd`` and
+  ``ssim_sum`` port the analysis code behind the paper's Table 1 (Li & Wu's DenseFuse analysis
+  code, ``diylife/imagefusion_deeplearning``, ``analysis_methods/analysis_MatLab/``);
+* ``mutual_information`` is the standard MI(IR, F) + MI(VIS, F) with 256-bin histograms, in bits
+  (the reference code's MI is twice the fused image's entropy, a bug);
+* ``std``, ``spatial_frequency``, ``average_gradient`` and ``psnr`` port VIFB
+  (``xingchenzhang/VIFB``), ``cc`` and ``vif`` the fusion literature's definitions (VIFB has none).
+
+Images are converted as the reference code reads them: ``uint8`` ÷ 255 (MATLAB's ``im2double``),
+other types scaled to ``[0, 1]`` by their own minimum and maximum, colour to luminance.
+Nothing here imports torch, napari or Qt.
+"""
+
+from .fmi import fmi, fmi_dct, fmi_pixel, fmi_wavelet
+from .gradient import nabf, qabf
+from .information import entropy, mutual_information
+from .statistics import average_gradient, cc, psnr, spatial_frequency, std, vif
+from .structural import scd, ssim_sum
+from .table import (
+    DIRECTIONS,
+    MEAN_PAIR,
+    METRIC_NAMES,
+    METRICS,
+    best_cells,
+    compute_metrics,
+    format_markdown,
+    format_text,
+    metrics_table,
+    write_csv,
+    write_json,
+    write_markdown,
+)
+
+__all__ = [
+    "DIRECTIONS",
+    "MEAN_PAIR",
+    "METRICS",
+    "METRIC_NAMES",
+    "average_gradient",
+    "best_cells",
+    "cc",
+    "compute_metrics",
+    "entropy",
+    "fmi",
+    "fmi_dct",
+    "fmi_pixel",
+    "fmi_wavelet",
+    "format_markdown",
+    "format_text",
+    "metrics_table",
+    "mutual_information",
+    "nabf",
+    "psnr",
+    "qabf",
+    "scd",
+    "spatial_frequency",
+    "ssim_sum",
+    "std",
+    "vif",
+    "write_csv",
+    "write_json",
+    "write_markdown",
+]

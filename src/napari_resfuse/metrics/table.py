@@ -1,0 +1,470 @@
+"""The metric registry and tables of metrics over many image pairs and fusion methods.
+
+:data:`METRICS` maps each metric name to its function, :data:`DIRECTIONS` says whether a higher
+or a lower value is better, :func:`compute_metrics` evaluates them on one triple, and
+:func:`metrics_table` evaluates them over pairs × methods and adds the mean row of each method.
+The rows are plain dicts; :func:`write_csv`, :func:`write_json` and :func:`write_markdown` save
+them, :func:`format_text` and :func:`format_markdown` render them with the best value per metric
+marked (:func:`best_cells`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .fmi import fmi_dct, fmi_pixel, fmi_wavelet
+from .gradient import nabf, qabf
+from .information import _check_same_shape, _to_unit_float, entropy, mutual_information
+from .statistics import average_gradient, cc, psnr, spatial_frequency, std, vif
+from .structural import scd, ssim_sum
+
+__all__ = [
+    "DIRECTIONS",
+    "MEAN_PAIR",
+    "METRICS",
+    "METRIC_NAMES",
+    "best_cells",
+    "compute_metrics",
+    "format_markdown",
+    "format_text",
+    "metrics_table",
+    "write_csv",
+    "write_json",
+    "write_markdown",
+]
+
+MetricFunction = Callable[[object, object, object], float]
+Row = dict[str, object]
+
+#: Every metric, in the order of the tables (the paper's Table 1 metrics first).
+METRIC_NAMES: tuple[str, ...] = (
+    "entropy",
+    "std",
+    "spatial_frequency",
+    "average_gradient",
+    "mutual_information",
+    "qabf",
+    "fmi_pixel",
+    "fmi_dct",
+    "fmi_wavelet",
+    "nabf",
+    "scd",
+    "ssim_sum",
+    "vif",
+    "psnr",
+    "cc",
+)
+
+
+def _fused_entropy(infrared, visible, fused) -> float:
+    """Entropy (EN) of the fused image, in the ``(infrared, visible, fused)`` form of the table.
+
+    The sources are validated as by every other metric; the value is
+    :func:`napari_resfuse.metrics.information.entropy` of ``fused``.
+    """
+    images = {
+        "infrared": _to_unit_float("infrared", infrared),
+        "visible": _to_unit_float("visible", visible),
+        "fused": _to_unit_float("fused", fused),
+    }
+    _check_same_shape(**images)
+    return entropy(fused)
+
+
+#: Name -> function ``f(infrared, visible, fused) -> float``.
+METRICS: dict[str, MetricFunction] = {
+    "entropy": _fused_entropy,
+    "std": std,
+    "spatial_frequency": spatial_frequency,
+    "average_gradient": average_gradient,
+    "mutual_information": mutual_information,
+    "qabf": qabf,
+    "fmi_pixel": fmi_pixel,
+    "fmi_dct": fmi_dct,
+    "fmi_wavelet": fmi_wavelet,
+    "nabf": nabf,
+    "scd": scd,
+    "ssim_sum": ssim_sum,
+    "vif": vif,
+    "psnr": psnr,
+    "cc": cc,
+}
+
+#: Name -> ``"higher"`` or ``"lower"``: which values are better. Only Nabf, the share of
+#: artefacts (noise) the fusion added, is better lower.
+DIRECTIONS: dict[str, str] = {
+    "entropy": "higher",
+    "std": "higher",
+    "spatial_frequency": "higher",
+    "average_gradient": "higher",
+    "mutual_information": "higher",
+    "qabf": "higher",
+    "fmi_pixel": "higher",
+    "fmi_dct": "higher",
+    "fmi_wavelet": "higher",
+    "nabf": "lower",
+    "scd": "higher",
+    "ssim_sum": "higher",
+    "vif": "higher",
+    "psnr": "higher",
+    "cc": "higher",
+}
+
+#: The ``pair`` label of the rows that hold each method's mean over all pairs.
+MEAN_PAIR = "mean"
+
+_KEY_COLUMNS = ("pair", "method")
+
+
+def _resolve_names(names) -> list[str]:
+    """Validate a selection of metric names; return it in table order, without duplicates."""
+    if names is None:
+        return list(METRIC_NAMES)
+    if isinstance(names, str):
+        names = [names]
+    chosen = set()
+    for name in names:
+        if name not in METRICS:
+            raise ValueError(
+                f"names: unknown metric {name!r}; choose from {', '.join(METRIC_NAMES)}"
+            )
+        chosen.add(name)
+    if not chosen:
+        raise ValueError("names: select at least one metric")
+    return [name for name in METRIC_NAMES if name in chosen]
+
+
+def compute_metrics(infrared, visible, fused, names=None) -> dict[str, float]:
+    """Compute fusion quality metrics of one fused image.
+
+    Parameters
+    ----------
+    infrared, visible, fused : array_like
+        The infrared and visible source images and the fused image: 2-D grayscale (or RGB,
+        converted to luminance with MATLAB's ``rgb2gray`` weights), all of one shape. ``uint8``
+        is divided by 255 (MATLAB's ``im2double``, as the reference code reads its 8-bit
+        images); any other type is scaled to ``[0, 1]`` by its own minimum and maximum.
+    names : str or iterable of str, optional
+        The metrics to compute (see :data:`METRIC_NAMES`); all of them by default.
+
+    Returns
+    -------
+    dict of str to float
+        Metric name -> value, in the order of :data:`METRIC_NAMES` whatever the order of
+        ``names``. :data:`DIRECTIONS` says which way is better.
+
+    Raises
+    ------
+    ValueError
+        If a name is unknown, or an image is empty, not 2-D/RGB, holds NaN or inf, or differs in
+        shape from the others; also where a metric is undefined (e.g. ``cc`` of a constant
+        image), with a message naming the metric.
+
+    Notes
+    -----
+    Each value is the function of the same name (``METRICS[name](infrared, visible, fused)``);
+    their docstrings give formula, constants and source. ``entropy`` is that of the fused image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> ir, vis = rng.integers(0, 256, (2, 64, 64), dtype=np.uint8)
+    >>> fused = ((ir.astype(int) + vis) // 2).astype(np.uint8)
+    >>> values = compute_metrics(ir, vis, fused, names=["std", "cc"])
+    >>> list(values)
+    ['std', 'cc']
+    """
+    selected = _resolve_names(names)
+    # Validate once up front, so that a bad input fails before any slow metric runs.
+    images = {
+        "infrared": _to_unit_float("infrared", infrared),
+        "visible": _to_unit_float("visible", visible),
+        "fused": _to_unit_float("fused", fused),
+    }
+    _check_same_shape(**images)
+    return {name: float(METRICS[name](infrared, visible, fused)) for name in selected}
+
+
+def metrics_table(
+    triples: Iterable[tuple[str, str, object, object, object]], *, names=None
+) -> list[Row]:
+    """Compute metrics over many image pairs and fusion methods, with each method's mean.
+
+    Parameters
+    ----------
+    triples : iterable of (pair, method, infrared, visible, fused)
+        One entry per fused image: the pair's name, the method's name and the three images (as
+        for :func:`compute_metrics`). It may be a generator that reads images lazily, and may be
+        wrapped in a progress bar (``tqdm(triples, total=n)``).
+    names : str or iterable of str, optional
+        The metrics to compute; all of them by default.
+
+    Returns
+    -------
+    list of dict
+        One row per entry, in the order given, then one row per method (in order of first
+        appearance) with ``pair`` equal to :data:`MEAN_PAIR` and the mean of each metric over
+        that method's pairs. Each row is ``{"pair": ..., "method": ..., <metric>: float, ...}``
+        with the metrics in :data:`METRIC_NAMES` order.
+
+    Raises
+    ------
+    ValueError
+        If a (pair, method) repeats, a pair is named :data:`MEAN_PAIR`, or a metric fails on an
+        entry (the message then starts with the pair and method).
+    """
+    selected = _resolve_names(names)
+    rows: list[Row] = []
+    seen: set[tuple[str, str]] = set()
+    for pair, method, infrared, visible, fused in triples:
+        pair, method = str(pair), str(method)
+        if pair == MEAN_PAIR:
+            raise ValueError(f"pair name {MEAN_PAIR!r} is reserved for the mean rows")
+        if (pair, method) in seen:
+            raise ValueError(f"pair {pair!r} with method {method!r} appears twice")
+        seen.add((pair, method))
+        try:
+            values = compute_metrics(infrared, visible, fused, names=selected)
+        except ValueError as exc:
+            raise ValueError(f"pair {pair!r}, method {method!r}: {exc}") from exc
+        rows.append({"pair": pair, "method": method, **values})
+    return rows + _mean_rows(rows, selected)
+
+
+def _mean_rows(rows: Sequence[Row], names: Sequence[str]) -> list[Row]:
+    methods: dict[str, list[Row]] = {}
+    for row in rows:
+        methods.setdefault(str(row["method"]), []).append(row)
+    return [
+        {
+            "pair": MEAN_PAIR,
+            "method": method,
+            **{name: float(np.mean([float(r[name]) for r in group])) for name in names},
+        }
+        for method, group in methods.items()
+    ]
+
+
+def _metric_columns(rows: Sequence[Row], names) -> list[str]:
+    if names is not None:
+        return _resolve_names(names)
+    if not rows:
+        return []
+    return [key for key in rows[0] if key not in _KEY_COLUMNS]
+
+
+def best_cells(rows: Sequence[Row], *, names=None) -> set[tuple[int, str]]:
+    """Find the best value of each metric among the methods of each pair (and of the means).
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Rows as :func:`metrics_table` returns them.
+    names : iterable of str, optional
+        The metric columns to consider; by default those of the first row.
+
+    Returns
+    -------
+    set of (int, str)
+        ``(row index, metric name)`` of every best cell: the largest value for a metric whose
+        :data:`DIRECTIONS` entry is ``"higher"``, the smallest for ``"lower"``; ties are all
+        marked, NaN never is. Rows are compared within the same ``pair`` (the mean rows form
+        their own group), and only where the group holds two or more methods.
+    """
+    columns = _metric_columns(rows, names)
+    groups: dict[str, list[int]] = {}
+    for index, row in enumerate(rows):
+        groups.setdefault(str(row["pair"]), []).append(index)
+    best: set[tuple[int, str]] = set()
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        for name in columns:
+            values = {i: float(rows[i][name]) for i in members if not math.isnan(rows[i][name])}
+            if not values:
+                continue
+            pick = max if DIRECTIONS.get(name, "higher") == "higher" else min
+            target = pick(values.values())
+            best.update((i, name) for i, value in values.items() if value == target)
+    return best
+
+
+def _format_value(value: float, digits: int) -> str:
+    if math.isinf(value) or math.isnan(value):
+        return str(value)
+    return f"{value:.{digits}f}"
+
+
+def format_text(rows: Sequence[Row], *, pair: str = MEAN_PAIR, names=None, digits: int = 4) -> str:
+    """Render one pair's rows (the means by default) as a plain-text table for a terminal.
+
+    One line per metric, with its direction (``higher`` or ``lower`` is better) and one column
+    per method; the best value of each metric is followed by ``*`` when there are two or more
+    methods. ASCII only, so that any console can print it.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Rows as :func:`metrics_table` returns them.
+    pair : str
+        The ``pair`` whose rows to show; :data:`MEAN_PAIR` for the means over all pairs.
+    names : iterable of str, optional
+        The metrics to show; by default those of the rows.
+    digits : int
+        Decimal places.
+
+    Returns
+    -------
+    str
+        The table, lines joined by newlines, without a trailing newline.
+
+    Raises
+    ------
+    ValueError
+        If no row has this ``pair``.
+    """
+    columns = _metric_columns(rows, names)
+    indices = [i for i, row in enumerate(rows) if row["pair"] == pair]
+    if not indices:
+        raise ValueError(f"pair: no rows for {pair!r}")
+    best = best_cells(rows, names=columns)
+    header = ["metric", "better", *(str(rows[i]["method"]) for i in indices)]
+    body = []
+    for name in columns:
+        cells = [name, DIRECTIONS.get(name, "higher")]
+        for i in indices:
+            mark = "*" if (i, name) in best else " "
+            cells.append(_format_value(float(rows[i][name]), digits) + mark)
+        body.append(cells)
+    widths = [max(len(line[k]) for line in [header, *body]) for k in range(len(header))]
+
+    def render(cells: list[str]) -> str:
+        left = [cells[0].ljust(widths[0]), cells[1].ljust(widths[1])]
+        right = [cell.rjust(width) for cell, width in zip(cells[2:], widths[2:], strict=True)]
+        return "  ".join(left + right).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([render(header), rule, *(render(cells) for cells in body)])
+
+
+def format_markdown(rows: Sequence[Row], *, names=None, digits: int = 4) -> str:
+    """Render rows as a Markdown table: one line per row, best values in bold.
+
+    The header marks each metric's direction with ``↑`` (higher is better) or ``↓`` (lower is
+    better). Best values (see :func:`best_cells`) are bold.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Rows as :func:`metrics_table` returns them.
+    names : iterable of str, optional
+        The metrics to show; by default those of the rows.
+    digits : int
+        Decimal places.
+
+    Returns
+    -------
+    str
+        The table, ending with a newline.
+    """
+    columns = _metric_columns(rows, names)
+    best = best_cells(rows, names=columns)
+    arrows = {"higher": "↑", "lower": "↓"}
+    header = ["pair", "method", *(f"{n} {arrows[DIRECTIONS.get(n, 'higher')]}" for n in columns)]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---", "---"] + ["---:"] * len(columns)) + "|",
+    ]
+    for index, row in enumerate(rows):
+        cells = [str(row["pair"]), str(row["method"])]
+        for name in columns:
+            text = _format_value(float(row[name]), digits)
+            cells.append(f"**{text}**" if (index, name) in best else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(rows: Sequence[Row], path, *, names=None) -> Path:
+    """Write rows to a CSV file: columns ``pair, method`` and one per metric, full precision.
+
+    Values are written with Python's shortest round-trip ``repr``; an infinite PSNR is ``inf``.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Rows as :func:`metrics_table` returns them.
+    path : str or os.PathLike
+        The file to write (overwritten); its folder must exist.
+    names : iterable of str, optional
+        The metric columns; by default those of the rows.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    path = Path(path)
+    columns = _metric_columns(rows, names)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*_KEY_COLUMNS, *columns])
+        for row in rows:
+            writer.writerow([row["pair"], row["method"], *(repr(float(row[n])) for n in columns)])
+    return path
+
+
+def _json_number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def write_json(rows: Sequence[Row], path, *, names=None) -> Path:
+    """Write rows to a JSON file, with the metric order and directions.
+
+    The file holds ``{"metrics": [names], "directions": {name: "higher" | "lower"},
+    "rows": [{"pair": ..., "method": ..., <metric>: value}, ...]}``. JSON has no infinity, so a
+    non-finite value (an infinite PSNR of identical images) is written as ``null``.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Rows as :func:`metrics_table` returns them.
+    path : str or os.PathLike
+        The file to write (overwritten); its folder must exist.
+    names : iterable of str, optional
+        The metrics; by default those of the rows.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    path = Path(path)
+    columns = _metric_columns(rows, names)
+    document = {
+        "metrics": columns,
+        "directions": {name: DIRECTIONS.get(name, "higher") for name in columns},
+        "rows": [
+            {
+                "pair": row["pair"],
+                "method": row["method"],
+                **{name: _json_number(float(row[name])) for name in columns},
+            }
+            for row in rows
+        ],
+    }
+    path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return path
+
+
+def write_markdown(rows: Sequence[Row], path, *, names=None, digits: int = 4) -> Path:
+    """Write :func:`format_markdown` of the rows to a file (UTF-8) and return its path."""
+    path = Path(path)
+    path.write_text(format_markdown(rows, names=names, digits=digits), encoding="utf-8")
+    return path

@@ -1,0 +1,213 @@
+"""Tests of the metric registry, compute_metrics and the tables (napari_resfuse.metrics.table)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+import napari_resfuse.metrics as M
+from napari_resfuse.metrics import (
+    DIRECTIONS,
+    MEAN_PAIR,
+    METRIC_NAMES,
+    METRICS,
+    best_cells,
+    compute_metrics,
+    format_markdown,
+    format_text,
+    metrics_table,
+    write_csv,
+    write_json,
+    write_markdown,
+)
+
+EXPECTED_NAMES = (
+    "entropy",
+    "std",
+    "spatial_frequency",
+    "average_gradient",
+    "mutual_information",
+    "qabf",
+    "fmi_pixel",
+    "fmi_dct",
+    "fmi_wavelet",
+    "nabf",
+    "scd",
+    "ssim_sum",
+    "vif",
+    "psnr",
+    "cc",
+)
+FAST = ["std", "psnr", "cc"]
+
+
+def _triple(seed: int, shape=(64, 64)):
+    """A smooth infrared-like image, a textured visible one and their average as 'fused'."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    ir = 120 + 100 * np.exp(-((yy - shape[0] / 2) ** 2 + (xx - shape[1] / 3) ** 2) / 150.0)
+    ir = np.clip(ir + rng.normal(0, 5, shape), 0, 255).astype(np.uint8)
+    vis = np.clip(128 + 60 * np.sin(xx / 3.0) * np.cos(yy / 5.0) + rng.normal(0, 10, shape), 0, 255)
+    vis = vis.astype(np.uint8)
+    fused = ((ir.astype(np.int32) + vis) // 2).astype(np.uint8)
+    return ir, vis, fused
+
+
+def test_registry_names_order_and_directions():
+    assert METRIC_NAMES == EXPECTED_NAMES
+    assert tuple(METRICS) == EXPECTED_NAMES
+    assert tuple(DIRECTIONS) == EXPECTED_NAMES
+    assert set(DIRECTIONS.values()) == {"higher", "lower"}
+    assert [name for name, d in DIRECTIONS.items() if d == "lower"] == ["nabf"]
+    for name in EXPECTED_NAMES:
+        assert callable(getattr(M, name))
+    assert set(M.__all__) >= set(EXPECTED_NAMES) | {"compute_metrics", "metrics_table", "fmi"}
+
+
+def test_compute_metrics_returns_every_key_in_order_with_finite_values():
+    ir, vis, fused = _triple(0)
+    values = compute_metrics(ir, vis, fused)
+    assert tuple(values) == EXPECTED_NAMES
+    assert all(isinstance(v, float) and math.isfinite(v) for v in values.values()), values
+    # Each value is the registered function's value.
+    for name in ("std", "spatial_frequency", "qabf", "ssim_sum", "vif", "cc"):
+        assert values[name] == METRICS[name](ir, vis, fused)
+    assert values["entropy"] == M.entropy(fused)
+
+
+def test_compute_metrics_selection_is_in_table_order():
+    ir, vis, fused = _triple(1)
+    values = compute_metrics(ir, vis, fused, names=["cc", "std", "cc"])
+    assert list(values) == ["std", "cc"]
+    assert list(compute_metrics(ir, vis, fused, names="psnr")) == ["psnr"]
+
+
+def test_compute_metrics_rejects_bad_names_and_inputs_up_front():
+    ir, vis, fused = _triple(2)
+    with pytest.raises(ValueError, match="unknown metric 'sharpness'"):
+        compute_metrics(ir, vis, fused, names=["std", "sharpness"])
+    with pytest.raises(ValueError, match="at least one"):
+        compute_metrics(ir, vis, fused, names=[])
+    with pytest.raises(ValueError, match="visible"):
+        compute_metrics(ir, vis[:, :40], fused)
+    bad = fused.astype(float)
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="fused"):
+        compute_metrics(ir, vis, bad)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------------
+
+
+def _table(names=FAST):
+    triples = []
+    for pair_index in range(2):
+        ir, vis, fused = _triple(10 + pair_index)
+        triples.append((f"p{pair_index}", "average", ir, vis, fused))
+        triples.append((f"p{pair_index}", "infrared", ir, vis, ir))
+    return triples, metrics_table(iter(triples), names=names)
+
+
+def test_metrics_table_rows_and_means():
+    triples, rows = _table()
+    assert [(r["pair"], r["method"]) for r in rows] == [
+        ("p0", "average"),
+        ("p0", "infrared"),
+        ("p1", "average"),
+        ("p1", "infrared"),
+        (MEAN_PAIR, "average"),
+        (MEAN_PAIR, "infrared"),
+    ]
+    for row, (_, _, ir, vis, fused) in zip(rows, triples, strict=False):
+        assert list(row) == ["pair", "method", *FAST]
+        assert row["cc"] == compute_metrics(ir, vis, fused, names=["cc"])["cc"]
+    for k, method in ((4, "average"), (5, "infrared")):
+        for name in FAST:
+            by_hand = sum(r[name] for r in rows[:4] if r["method"] == method) / 2
+            assert rows[k][name] == pytest.approx(by_hand, rel=1e-15)
+
+
+def test_metrics_table_errors_name_the_entry():
+    ir, vis, fused = _triple(3)
+    flat = np.full_like(fused, 7)
+    with pytest.raises(ValueError, match="pair 'a', method 'flat': cc is undefined"):
+        metrics_table([("a", "ok", ir, vis, fused), ("a", "flat", ir, vis, flat)], names=["cc"])
+    with pytest.raises(ValueError, match="appears twice"):
+        metrics_table([("a", "m", ir, vis, fused), ("a", "m", ir, vis, fused)], names=["std"])
+    with pytest.raises(ValueError, match="reserved"):
+        metrics_table([(MEAN_PAIR, "m", ir, vis, fused)], names=["std"])
+
+
+def test_best_cells_follow_each_direction_and_skip_lone_rows():
+    rows = [
+        {"pair": "a", "method": "x", "psnr": 30.0, "nabf": 0.2, "cc": 0.5},
+        {"pair": "a", "method": "y", "psnr": 20.0, "nabf": 0.1, "cc": 0.5},
+        {"pair": "a", "method": "z", "psnr": math.nan, "nabf": 0.3, "cc": 0.4},
+        {"pair": "b", "method": "x", "psnr": 1.0, "nabf": 1.0, "cc": 1.0},
+    ]
+    assert best_cells(rows) == {(0, "psnr"), (1, "nabf"), (0, "cc"), (1, "cc")}
+
+
+def test_format_text_marks_best_and_directions():
+    rows = [
+        {"pair": "a", "method": "x", "nabf": 0.2, "psnr": 30.0},
+        {"pair": "a", "method": "y", "nabf": 0.1, "psnr": math.inf},
+        {"pair": MEAN_PAIR, "method": "x", "nabf": 0.2, "psnr": 30.0},
+        {"pair": MEAN_PAIR, "method": "y", "nabf": 0.1, "psnr": math.inf},
+    ]
+    text = format_text(rows, digits=3)
+    assert text.splitlines()[0].split() == ["metric", "better", "x", "y"]
+    assert text.splitlines()[2].split() == ["nabf", "lower", "0.200", "0.100*"]
+    assert text.splitlines()[3].split() == ["psnr", "higher", "30.000", "inf*"]
+    assert text.isascii()
+    assert format_text(rows, pair="a", names=["psnr"]).splitlines()[2].split()[1] == "higher"
+    with pytest.raises(ValueError, match="no rows for 'b'"):
+        format_text(rows, pair="b")
+
+
+def test_format_text_of_a_computed_table():
+    _, rows = _table()
+    lines = format_text(rows).splitlines()
+    assert [line.split()[0] for line in lines[2:]] == FAST
+    assert lines[0].split() == ["metric", "better", "average", "infrared"]
+    # Two methods with different values: exactly one best mark per metric line.
+    assert all(line.count("*") == 1 for line in lines[2:])
+
+
+def test_format_markdown_has_arrows_and_bold_best():
+    rows = [
+        {"pair": "a", "method": "x", "nabf": 0.2, "cc": 0.9},
+        {"pair": "a", "method": "y", "nabf": 0.1, "cc": 0.8},
+    ]
+    text = format_markdown(rows, digits=2)
+    lines = text.splitlines()
+    assert lines[0] == "| pair | method | nabf ↓ | cc ↑ |"
+    assert lines[1] == "|---|---|---:|---:|"
+    assert lines[2] == "| a | x | 0.20 | **0.90** |"
+    assert lines[3] == "| a | y | **0.10** | 0.80 |"
+
+
+def test_writers_round_trip(tmp_path):
+    rows = [
+        {"pair": "a", "method": "x", "psnr": math.inf, "cc": 1 / 3},
+        {"pair": MEAN_PAIR, "method": "x", "psnr": math.inf, "cc": 1 / 3},
+    ]
+    with (write_csv(rows, tmp_path / "t.csv")).open(newline="") as handle:
+        read = list(csv.reader(handle))
+    assert read[0] == ["pair", "method", "psnr", "cc"]
+    assert read[1][:3] == ["a", "x", "inf"]
+    assert float(read[1][3]) == 1 / 3  # full precision
+
+    document = json.loads(write_json(rows, tmp_path / "t.json").read_text())
+    assert document["metrics"] == ["psnr", "cc"]
+    assert document["directions"] == {"psnr": "higher", "cc": "higher"}
+    assert document["rows"][0] == {"pair": "a", "method": "x", "psnr": None, "cc": 1 / 3}
+
+    markdown = write_markdown(rows, tmp_path / "t.md").read_text(encoding="utf-8")
+    assert "| a | x | inf | 0.3333 |" in markdown
