@@ -104,8 +104,10 @@ def test_folder_mode_matches_pairs_by_name_and_writes_means(tmp_path, capsys):
         ]
     )  # fmt: skip
     assert code == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "Mean over 3 pairs" in out
+    assert "6/6" in captured.err  # the progress bar's last state: 3 pairs x 2 methods
     assert out.count("Pair ") == 3
 
     rows = _read_csv(tmp_path / "t.csv")
@@ -193,3 +195,19 @@ def test_folder_mode_reports_unmatched_pairs(tmp_path, capsys):
 
     err = _error(capsys, [*argv, "--fused", str(tmp_path / "missing")])
     assert "--fused: no such folder" in err
+
+
+def test_quiet_folder_mode_has_no_progress_bar(tmp_path, capsys):
+    ir, vis, average, _ = _images(3)
+    for name in ("ir", "vis", "fused"):
+        (tmp_path / name).mkdir()
+    for stem in ("a", "b"):
+        iio.imwrite(tmp_path / "ir" / f"{stem}.png", ir)
+        iio.imwrite(tmp_path / "vis" / f"{stem}.png", vis)
+        iio.imwrite(tmp_path / "fused" / f"{stem}.png", average)
+    argv = ["--ir", str(tmp_path / "ir"), "--vis", str(tmp_path / "vis")]
+    code = main(["metrics", *argv, "--fused", str(tmp_path / "fused"), "--names", "std", "--quiet"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert "Mean over 2 pairs" in captured.out

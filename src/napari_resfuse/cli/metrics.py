@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             total=len(pairs) * len(methods),
             desc="metrics",
             unit="image",
-            disable=True if args.quiet else None,  # None: off when stderr is not a terminal
+            disable=args.quiet,
             file=sys.stderr,
         )
     rows = metrics_table(jobs, names=args.names)
