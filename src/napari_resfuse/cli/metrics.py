@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_resfuse.io import IMAGE_SUFFIXES, read_image
 from napari_resfuse.metrics.table import (
     MEAN_PAIR,
     METRIC_NAMES,
@@ -35,9 +36,6 @@ from napari_resfuse.metrics.table import (
 )
 
 __all__ = ["register", "run"]
-
-# Image files considered in folder mode (compared case-insensitively).
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -152,19 +150,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read_image(path: Path, option: str) -> np.ndarray:
-    """Read one image file (TIFF with tifffile, anything else with imageio)."""
+    """Read one image with :func:`napari_resfuse.io.read_image`; errors name the option."""
     if not path.is_file():
         raise FileNotFoundError(f"{option}: no such file: {path}")
     try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            return np.asarray(tifffile.imread(path))
-        import imageio.v3 as iio
-
-        return np.asarray(iio.imread(path))
-    except Exception as exc:  # decoders raise many types; report one clear line
-        reason = str(exc).strip().splitlines()
+        return read_image(path)
+    except ValueError as exc:  # keep the message to one line: the reader's first line
+        reason = str(exc.__cause__ or exc).strip().splitlines()
         detail = reason[0] if reason else type(exc).__name__
         raise ValueError(f"{option}: cannot read {path} as an image ({detail})") from exc
 
@@ -215,7 +207,7 @@ def _images_by_stem(folder: Path, option: str) -> dict[str, Path]:
         raise FileNotFoundError(f"{option}: no such folder: {folder}")
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in _IMAGE_SUFFIXES:
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
             if path.stem in found:
                 raise ValueError(
                     f"{option}: {found[path.stem].name} and {path.name} in {folder} have the same "
@@ -223,7 +215,7 @@ def _images_by_stem(folder: Path, option: str) -> dict[str, Path]:
                 )
             found[path.stem] = path
     if not found:
-        raise ValueError(f"{option}: no images ({', '.join(_IMAGE_SUFFIXES)}) in folder {folder}")
+        raise ValueError(f"{option}: no images ({', '.join(IMAGE_SUFFIXES)}) in folder {folder}")
     return found
 
 
