@@ -44,9 +44,10 @@ def register(subparsers) -> argparse.ArgumentParser:
         "metrics",
         help="compute fusion quality metrics (EN, SD, SF, AG, MI, Qabf, FMI, Nabf, SCD, SSIM, ...)",
         description=(
-            "Compute no-reference fusion quality metrics of fused images against their infrared "
-            "and visible sources. Give three files (one pair, one or more fused images) or three "
-            "kinds of folders (pairs matched by file name without extension)."
+            "Compute fusion quality metrics of fused images against their infrared and visible\n"
+            "sources. Give files (one pair, one or more fused images: one per method) or\n"
+            "folders (pairs matched by file name without extension; one fused folder per\n"
+            "method). The table shows each metric's better direction and marks the best value."
         ),
         epilog=(
             "examples:\n"
