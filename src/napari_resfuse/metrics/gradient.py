@@ -145,15 +145,17 @@ def qabf(infrared, visible, fused) -> float:
     * The orientation uses ``atan`` (range :math:`(-\pi/2, \pi/2)`), not ``atan2``, and
       :math:`A^{XF}` can be negative (down to -1) for opposite orientations.
     * Zero padding makes the image border an edge for any non-zero image.
-    * The branches test exact equalities (:math:`s^x = 0`, :math:`g_X = g_F`), and where
-      :math:`s^x` is zero in exact arithmetic, floating-point rounding decides between
-      :math:`\alpha = \pi/2` and :math:`\alpha = \pm\pi/2` of either sign, which flips
-      :math:`A^{XF}` between about 1 and -1. The responses are therefore summed in the order
-      MATLAB's ``conv2`` sums them (kernel elements in column-major order) so that they carry
-      the same rounding. On the TNO pairs other orders move Q^{AB/F} by up to 6e-3, and
-      exactly computed gradients by up to 2e-2.
+    * The branches test exact equalities (:math:`s^x = 0`, :math:`g_X = g_F`). Where
+      :math:`s^x` is zero in exact arithmetic, floating-point rounding decides between the
+      branch :math:`\alpha = \pi/2` and ``atan`` of a huge ratio, :math:`\approx \pm\pi/2`
+      with the sign of :math:`s^y / s^x`, which can flip :math:`A^{XF}` from 1 to -1. The
+      responses are therefore summed in the order MATLAB's ``conv2`` sums them (kernel
+      elements in column-major order) so that they carry the same rounding. On the TNO pairs
+      other orders move Q^{AB/F} by up to 6e-3, and exactly computed gradients by up to 2e-2.
 
-    The result is symmetric in the two sources (swapping them leaves it unchanged).
+    The result is symmetric in the two sources (swapping them leaves it unchanged) and, the
+    kernels being odd, unchanged by turning all three images by 180 degrees; a single flip is not
+    a symmetry, because the :math:`\pi/2` branch does not change sign with :math:`s^x`.
 
     References
     ----------
