@@ -9,6 +9,7 @@ each batch one forward pass of ``2 × batch`` images (infrared planes first, the
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from ..options import FusionOptions
 from .backbones import FeatureNetwork, get_feature_network, resolve_device
 from .decompose import decompose
 from .inputs import prepare_pair, ycbcr_to_rgb
+from .tiling import DEFAULT_HALO, auto_tile, tiled_activities
 from .weights import activity, level_weights, max_select, smooth, upsample
 
 __all__ = ["STAGES", "FusionCancelled", "FusionResult", "Progress", "fuse", "iter_fuse"]
@@ -136,6 +138,37 @@ def feature_activities(
         return [activity(features[name], options.norm) for name in options.layers]
 
 
+def _activities(
+    network: FeatureNetwork, details: torch.Tensor, options: FusionOptions, tile: int | None
+) -> tuple[list[torch.Tensor], int | None]:
+    """Eq. 4-5 in one pass, or in tiles; out of GPU memory, retries with smaller tiles.
+
+    Returns the activity maps and the tile side used (None: one pass).
+    """
+    height, width = details.shape[-2:]
+
+    def compute(crop: torch.Tensor) -> list[torch.Tensor]:
+        return feature_activities(network, crop, options)
+
+    while True:
+        try:
+            if tile is None or tile >= max(height, width):
+                return compute(details), None
+            return tiled_activities(compute, details, options.layers, tile, DEFAULT_HALO), tile
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            side = tile or max(height, width)
+            smaller = max(128, (side // 2) // 32 * 32)
+            if smaller >= side:
+                raise
+            warnings.warn(
+                f"out of GPU memory for {side} px tiles; retrying with {smaller} px tiles",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            tile = smaller
+
+
 def _detail_weights(
     activities: list[torch.Tensor], batch: int, size: tuple[int, int]
 ) -> torch.Tensor:
@@ -195,7 +228,8 @@ def iter_fuse(
         bases, details = decompose(images, opts.kernel_size)  # eq. 1, 2
         yield progress("decompose", start)
 
-        activities = feature_activities(network, details, opts)  # eq. 4, 5
+        tile = opts.tile or auto_tile(2 * b, height, width, device)
+        activities, tile_used = _activities(network, details, opts, tile)  # eq. 4, 5
         yield progress("features", start)
 
         upsampled = _detail_weights(activities, b, (height, width))  # eq. 6-8, (2b, L, H, W)
@@ -237,12 +271,14 @@ def iter_fuse(
         weights=weights.reshape((2, *shape)),
         winning_level=winning.reshape((2, *shape)),
         levels=opts.layers,
-        params=_params(opts, network, infrared, visible, pair),
+        params=_params(opts, network, infrared, visible, pair, tile_used),
         timings=clock.timings(),
     )
 
 
-def _params(opts: FusionOptions, network: FeatureNetwork, infrared, visible, pair) -> dict:
+def _params(
+    opts: FusionOptions, network: FeatureNetwork, infrared, visible, pair, tile_used
+) -> dict:
     params = opts.as_dict()
     params.update(
         method="Zhang, Li, Zhu & Du 2022, ResNet-152 infrared/visible fusion",
@@ -259,6 +295,8 @@ def _params(opts: FusionOptions, network: FeatureNetwork, infrared, visible, pai
             "visible": str(np.asarray(visible).dtype),
         },
         value_range=[list(r) for r in pair.value_ranges],
+        tile_used=tile_used,
+        tile_halo=DEFAULT_HALO if tile_used else None,
     )
     if not network.pretrained:
         params["warning"] = (
