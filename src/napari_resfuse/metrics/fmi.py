@@ -21,7 +21,7 @@ __all__ = ["FMI_FEATURES", "fmi", "fmi_dct", "fmi_pixel", "fmi_wavelet"]
 FMI_FEATURES = ("edge", "none", "dct", "wavelet", "gradient")
 
 _LOG2_E = 1.0 / np.log(2.0)
-_CHUNK = 16384  # windows per vectorised batch: keeps the (chunk, 2 l) work arrays in cache
+_CHUNK = 4096  # windows per vectorised batch: keeps the (2 l, chunk) work arrays in cache
 
 
 # --------------------------------------------------------------------------------------------
@@ -57,65 +57,78 @@ def _feature_map(image: np.ndarray, feature: str) -> np.ndarray:
     raise ValueError(f"feature must be one of {FMI_FEATURES}, got {feature!r}")
 
 
-def _column_major_windows(feature: np.ndarray, window: int) -> np.ndarray:
-    """All valid ``window x window`` windows, each flattened column-major (MATLAB ``x(:)``).
+def _window_rows(feature: np.ndarray, window: int, first: int, stop: int) -> np.ndarray:
+    """Windows whose top row is in ``[first, stop)``, as an ``(window**2, n_windows)`` array.
 
-    Returns an ``(n_windows, window**2)`` array; windows are ordered row by row of their top-left
-    corner (the order does not matter, only the mean over windows is used).
+    Row ``k = c * window + r`` holds the pixel at offset ``(r, c)`` of every window, so each
+    column is one window flattened column-major like MATLAB's ``x(:)`` (that order defines the
+    CDFs). Windows are the valid ones only (no padding), ordered row by row.
     """
-    views = np.lib.stride_tricks.sliding_window_view(feature, (window, window))
-    # views[p, q, r, c] = feature[p + r, q + c]; column-major flattening wants index c * w + r.
-    return np.ascontiguousarray(views.transpose(0, 1, 3, 2)).reshape(-1, window * window)
+    width = feature.shape[1] - window + 1
+    rows = np.empty((window * window, (stop - first) * width))
+    for c in range(window):
+        for r in range(window):
+            rows[c * window + r] = feature[first + r : stop + r, c : c + width].ravel()
+    return rows
 
 
 # --------------------------------------------------------------------------------------------
-# Per-window statistics
+# Per-window statistics (arrays are (window**2, n_windows): one column per window)
 # --------------------------------------------------------------------------------------------
 
 
 def _seq_sum(x: np.ndarray) -> np.ndarray:
-    """Left-to-right sum over the last axis (MATLAB's order for short vectors)."""
-    total = x[..., 0].copy()
-    for k in range(1, x.shape[-1]):
-        total += x[..., k]
+    """Sum over the first axis, in order (MATLAB's left-to-right order for short vectors)."""
+    total = x[0].copy()
+    for k in range(1, x.shape[0]):
+        total += x[k]
     return total
+
+
+def _seq_cumsum(x: np.ndarray) -> np.ndarray:
+    """Cumulative sum over the first axis, in order (the code's ``cdf(i) = pdf(i) + cdf(i-1)``)."""
+    out = np.empty_like(x)
+    out[0] = x[0]
+    for k in range(1, x.shape[0]):
+        np.add(out[k - 1], x[k], out=out[k])
+    return out
 
 
 class _WindowStats:
     """Marginal quantities of one image's windows, shared by every pair that uses them."""
 
     def __init__(self, raw: np.ndarray, window: int) -> None:
-        n, length = raw.shape
+        length = raw.shape[0]
         self.raw = raw
-        low = raw.min(axis=1)
-        high = raw.max(axis=1)
+        low = np.min(raw, axis=0)
+        high = np.max(raw, axis=0)
         constant = high == low
-        span = np.where(constant, 1.0, high - low)
-        normed = (raw - low[:, None]) / span[:, None]
-        normed[constant] = 1.0  # the code replaces a constant window by ones(2w+1)
-        # sum(sum(sub)): column sums first, then their sum, each left to right.
-        column_sums = _seq_sum(normed.reshape(n, window, window))
-        total = _seq_sum(column_sums)
-        pdf = normed / total[:, None]
+        normed = (raw - low) / np.where(constant, 1.0, high - low)
+        normed[:, constant] = 1.0  # the code replaces a constant window by ones(2w+1)
+        # sum(sum(sub)): the column sums of the window first, then their sum, each in order.
+        column_sums = [_seq_sum(normed[c * window : (c + 1) * window]) for c in range(window)]
+        total = _seq_sum(np.stack(column_sums))
+        pdf = normed / total
         self.pdf = pdf
-        self.cdf = np.cumsum(pdf, axis=1)
+        self.cdf = _seq_cumsum(pdf)
         self.cdf_sum = _seq_sum(self.cdf)
         self.pdf_sum = _seq_sum(pdf)
-        self.centred = pdf - (self.pdf_sum / length)[:, None]
+        self.centred = pdf - self.pdf_sum / length
+        # A constant window has a uniform PDF, whose deviations from its mean are exactly 0 (the
+        # code's c = 0 case). Summing nine 1/9 left to right misses 1 by an ulp and would turn
+        # that into a spurious correlation of +-1, so the exact value is set explicitly.
+        self.centred[:, constant] = 0.0
         self.centred_sq = _seq_sum(self.centred * self.centred)
-        index = np.arange(1, length + 1, dtype=np.float64)
+        index = np.arange(1, length + 1, dtype=np.float64)[:, None]
         mean = _seq_sum(pdf * index)
         second = _seq_sum(pdf * (index * index))
         self.sd = np.sqrt(np.maximum(second - mean * mean, 0.0))
-        positive = pdf > 0
-        log_pdf = np.log(np.where(positive, pdf, 1.0)) * _LOG2_E
-        self.entropy = -_seq_sum(np.where(positive, pdf * log_pdf, 0.0))
+        self.entropy = _seq_sum(_neg_x_log2_abs(pdf))
 
 
 def _neg_x_log2_abs(x: np.ndarray) -> np.ndarray:
     """``-x * log2(|x|)`` with 0 at 0: MATLAB's ``real(-x .* log2(x))`` for real ``x``."""
-    nonzero = x != 0
-    return -x * np.log(np.where(nonzero, np.abs(x), 1.0)) * _LOG2_E
+    return x * np.log(np.maximum(np.abs(x), np.finfo(np.float64).tiny)) * -_LOG2_E
 
 
 def _pair_fmi(src: _WindowStats, fus: _WindowStats) -> np.ndarray:
@@ -124,108 +137,133 @@ def _pair_fmi(src: _WindowStats, fus: _WindowStats) -> np.ndarray:
     Implements one ``fmi_af`` block of ``analysis_fmi.m`` for all windows at once; see
     :func:`fmi` for the formulas. The Nelsen joint PDF mixes the product of the marginals with
     the comonotone (Frechet upper bound) or countermonotone (lower bound) coupling of the two
-    window PDFs; a coupling puts mass on at most ``2 l - 1`` cells, found here by merging the two
-    CDFs, so only those cells need a logarithm beyond the closed-form product part.
+    window PDFs. A coupling is the joint law of ``(F^-1(u), A^-1(u))`` (or ``A^-1(1 - u)``) for
+    ``u`` uniform on ``[0, 1]``: it puts mass on at most ``2 l - 1`` cells, the segments between
+    the merged breakpoints of the two CDFs. So the covariances and the coupling cells' entropy
+    terms come from that merge, and the product part of the joint entropy is summed in closed
+    form.
     """
-    length = src.pdf.shape[1]
-    a_pdf, f_pdf = src.pdf, fus.pdf
-    a_cdf, f_cdf = src.cdf, fus.cdf
+    length, n = src.pdf.shape
+    two = 2 * length
 
     # Pearson correlation between the two window PDFs.
     numerator = _seq_sum(src.centred * fus.centred)
     with np.errstate(divide="ignore", invalid="ignore"):
         c = numerator / np.sqrt(src.centred_sq * fus.centred_sq)
-    c = np.where(numerator == 0, 0.0, c)
+    c[numerator == 0] = 0.0
     upper = c >= 0
 
-    # Breakpoints of the coupling on [0, 1]: the fused CDF merged with either the source CDF
-    # (upper bound, u -> u) or the reversed complement 1 - A (lower bound, u -> 1 - u).
-    g_cdf = np.where(upper[:, None], a_cdf, 1.0 - a_cdf[:, ::-1])
-    merged = np.clip(np.concatenate([f_cdf, g_cdf], axis=1), 0.0, 1.0)
-    order = np.argsort(merged, axis=1)
-    breaks = np.take_along_axis(merged, order, axis=1)
-    seg_len = np.diff(breaks, axis=1, prepend=0.0)
-    from_f = order < length
-    f_before = np.cumsum(from_f, axis=1) - from_f  # fused CDF values left of each segment
-    g_before = np.arange(2 * length) - f_before  # source-side values left of each segment
+    # Breakpoints of the coupling on [0, 1]: the fused CDF F merged with the source CDF A
+    # (upper bound, u -> u) or with the sorted complements 1 - A (lower bound, u -> 1 - u).
+    # The lowest bit of each float marks its origin (0: fused, 1: source), a 1-ulp change that
+    # lets one integer sort merge the values and keep track of where they came from.
+    other = np.where(upper, src.cdf, 1.0 - src.cdf[::-1])
+    np.maximum(other, 0.0, out=other)
+    keys = np.empty((n, two), dtype=np.int64)
+    keys[:, :length] = (fus.cdf.view(np.int64) & ~1).T
+    keys[:, length:] = (other.view(np.int64) | 1).T
+    keys.sort(axis=1)
+    keys = np.ascontiguousarray(keys.T)  # (2 l, n): k-th breakpoint of every window
+    from_src = (keys & 1).astype(np.float64)
+    breaks = keys.view(np.float64)
+    seg_len = np.empty_like(breaks)  # segment k runs from breakpoint k - 1 (or 0) to k
+    seg_len[0] = breaks[0]
+    np.subtract(breaks[1:], breaks[:-1], out=seg_len[1:])
+    src_before = np.zeros_like(breaks)  # source breakpoints left of segment k
+    for k in range(1, two):
+        np.add(src_before[k - 1], from_src[k - 1], out=src_before[k])
+    fus_before = np.arange(two, dtype=np.float64)[:, None] - src_before
 
     # Hoeffding: sum_ij min(F_i, A_j) = int #{F > t} #{A > t} dt, and
     # sum_ij max(F_i + A_j - 1, 0) = int #{F > t} #{1 - A <= t} dt, both over the segments.
-    f_above = length - f_before
-    bound_weight = np.where(upper[:, None], f_above * (length - g_before), f_above * g_before)
-    cov = _seq_sum(seg_len * bound_weight) - fus.cdf_sum * src.cdf_sum
-    sd_product = fus.sd * src.sd
+    src_weight = np.where(upper, length - src_before, src_before)
+    cov = _seq_sum((length - fus_before) * src_weight * seg_len) - fus.cdf_sum * src.cdf_sum
     with np.errstate(divide="ignore", invalid="ignore"):
-        mix = c / (cov / sd_product)
-    degenerate = (src.sd == 0) | (fus.sd == 0) | (upper & (c == 0))
-    mix = np.where(degenerate, 0.0, mix)
+        mix = c / (cov / (fus.sd * src.sd))
+    mix[(src.sd == 0) | (fus.sd == 0) | (upper & (c == 0))] = 0.0
 
-    # Joint entropy of jpdf_ij = mix * coupling_ij + (1 - mix) * f_i * a_j (cells with jpdf = 0
-    # skipped). Product part over all cells in closed form, then the coupling's cells corrected.
+    # Joint entropy of p_ij = mix * coupling_ij + (1 - mix) * f_i * a_j, skipping p_ij = 0:
+    # the product part over all cells in closed form, then the coupling's cells corrected.
     rest = 1.0 - mix
-    with np.errstate(divide="ignore"):
-        log_rest = np.log(np.abs(np.where(rest == 0, 1.0, rest))) * _LOG2_E
     product_part = -rest * (
-        log_rest * fus.pdf_sum * src.pdf_sum - src.pdf_sum * fus.entropy - fus.pdf_sum * src.entropy
+        np.log(np.where(rest == 0, 1.0, np.abs(rest))) * _LOG2_E * fus.pdf_sum * src.pdf_sum
+        - src.pdf_sum * fus.entropy
+        - fus.pdf_sum * src.entropy
     )
-    f_cell = np.minimum(f_before, length - 1)
-    a_cell = np.where(upper[:, None], g_before, length - g_before)
-    a_cell = np.clip(a_cell, 0, length - 1)
-    product = np.take_along_axis(f_pdf, f_cell, axis=1) * np.take_along_axis(a_pdf, a_cell, axis=1)
-    base = rest[:, None] * product
-    joint = mix[:, None] * seg_len + base
-    correction = np.where(seg_len > 0, _neg_x_log2_abs(joint) - _neg_x_log2_abs(base), 0.0)
-    joint_entropy = product_part + _seq_sum(correction)
+    columns = np.arange(n)
+    fus_cell = np.minimum(fus_before, length - 1).astype(np.intp)
+    src_cell = np.where(upper, src_before, length - src_before)
+    src_cell = np.clip(src_cell, 0, length - 1).astype(np.intp)
+    fus_cell *= n  # flat indices into the (l, n) PDF arrays
+    fus_cell += columns
+    src_cell *= n
+    src_cell += columns
+    base = rest * np.take(fus.pdf, fus_cell) * np.take(src.pdf, src_cell)
+    joint = mix * seg_len + base
+    joint_entropy = product_part + _seq_sum(_neg_x_log2_abs(joint) - _neg_x_log2_abs(base))
 
     marginal = src.entropy + fus.entropy
     mi = marginal - joint_entropy
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = np.where(mi == 0, 0.0, 2.0 * mi / marginal)
-    identical = np.all(src.raw == fus.raw, axis=1)
-    return np.where(identical, 1.0, value)
+        value = 2.0 * mi / marginal
+    value[mi == 0] = 0.0
+    value[np.all(src.raw == fus.raw, axis=0)] = 1.0
+    return value
 
 
-def _mean_window_fmi(
-    a_windows: np.ndarray, b_windows: np.ndarray, f_windows: np.ndarray, window: int
-) -> float:
+def _window_fmi_sum(feature_maps: list[np.ndarray], window: int, first: int, stop: int) -> float:
+    """Sum over windows with top row in ``[first, stop)`` of ``(fmi_af + fmi_bf) / 2``."""
+    a_rows, b_rows, f_rows = (_window_rows(m, window, first, stop) for m in feature_maps)
+    fus = _WindowStats(f_rows, window)
+    fmi_af = _pair_fmi(_WindowStats(a_rows, window), fus)
+    fmi_bf = _pair_fmi(_WindowStats(b_rows, window), fus)
+    return float(np.sum((fmi_af + fmi_bf) / 2.0))
+
+
+def _mean_window_fmi(feature_maps: list[np.ndarray], window: int) -> float:
     """Mean over windows of ``(fmi_af + fmi_bf) / 2`` (the code's ``mean2(fmi_map)``)."""
-    total = 0.0
-    n = a_windows.shape[0]
-    for start in range(0, n, _CHUNK):
-        part = slice(start, min(start + _CHUNK, n))
-        fus = _WindowStats(f_windows[part], window)
-        fmi_af = _pair_fmi(_WindowStats(a_windows[part], window), fus)
-        fmi_bf = _pair_fmi(_WindowStats(b_windows[part], window), fus)
-        total += float(np.sum((fmi_af + fmi_bf) / 2.0))
-    return total / n
+    n_rows = feature_maps[0].shape[0] - window + 1
+    width = feature_maps[0].shape[1] - window + 1
+    step = max(1, _CHUNK // width)
+    total = sum(
+        _window_fmi_sum(feature_maps, window, first, min(first + step, n_rows))
+        for first in range(0, n_rows, step)
+    )
+    return total / (n_rows * width)
 
 
-def _mean_window_fmi_binary(
-    a_windows: np.ndarray, b_windows: np.ndarray, f_windows: np.ndarray, window: int
-) -> float:
+def _mean_window_fmi_binary(feature_maps: list[np.ndarray], window: int) -> float:
     """Same as :func:`_mean_window_fmi` for 0/1 features, computing each distinct pair once."""
+    n_rows = feature_maps[0].shape[0] - window + 1
+    a_rows, b_rows, f_rows = (_window_rows(m, window, 0, n_rows) for m in feature_maps)
     length = window * window
-    if length <= 31:  # each window pair packs into one int64 code
-        weights = np.left_shift(1, np.arange(length, dtype=np.int64))
-        f_codes = f_windows.astype(np.int64) @ weights
 
-    def pair_mean(src: np.ndarray) -> np.ndarray:
-        if length <= 31:
-            codes = ((src.astype(np.int64) @ weights) << length) | f_codes
-            _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    def packed(rows: np.ndarray) -> np.ndarray:
+        if length <= 31:  # the two windows of a pair pack into one int64 code
+            code = np.zeros(rows.shape[1], dtype=np.int64)
+            for k in range(length):
+                code |= rows[k].astype(np.int64) << k
+            return code[:, None]
+        return rows.T.astype(np.uint8)
+
+    f_code = packed(f_rows)
+    n = f_rows.shape[1]
+    total = np.zeros(n)
+    for src_rows in (a_rows, b_rows):
+        pair_code = np.concatenate([packed(src_rows), f_code], axis=1)
+        if pair_code.shape[1] == 2:
+            pair_code = (pair_code[:, 0] << length) | pair_code[:, 1]
+            _, first, inverse = np.unique(pair_code, return_index=True, return_inverse=True)
         else:
-            joint = np.concatenate([src, f_windows], axis=1).astype(np.uint8)
-            _, first, inverse = np.unique(joint, axis=0, return_index=True, return_inverse=True)
-        unique_values = np.empty(first.size)
+            _, first, inverse = np.unique(pair_code, axis=0, return_index=True, return_inverse=True)
+        values = np.empty(first.size)
         for start in range(0, first.size, _CHUNK):
-            rows = first[start : start + _CHUNK]
-            unique_values[start : start + rows.size] = _pair_fmi(
-                _WindowStats(src[rows], window), _WindowStats(f_windows[rows], window)
+            cols = first[start : start + _CHUNK]
+            values[start : start + cols.size] = _pair_fmi(
+                _WindowStats(src_rows[:, cols], window), _WindowStats(f_rows[:, cols], window)
             )
-        return unique_values[inverse.reshape(-1)]
-
-    values = (pair_mean(a_windows) + pair_mean(b_windows)) / 2.0
-    return float(np.sum(values)) / values.size
+        total += values[inverse.reshape(-1)]
+    return float(np.sum(total / 2.0)) / n
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,10 +364,9 @@ def fmi(infrared, visible, fused, *, feature: str = "edge", window: int = 3) -> 
         )
 
     maps = [_feature_map(image, feature) for image in (ir, vis, fus)]
-    a_windows, b_windows, f_windows = (_column_major_windows(m, window) for m in maps)
     if feature == "edge":
-        return _mean_window_fmi_binary(a_windows, b_windows, f_windows, window)
-    return _mean_window_fmi(a_windows, b_windows, f_windows, window)
+        return _mean_window_fmi_binary(maps, window)
+    return _mean_window_fmi(maps, window)
 
 
 def fmi_pixel(infrared, visible, fused) -> float:
