@@ -1,0 +1,392 @@
+"""The "Fuse infrared + visible" dock widget.
+
+A magicgui :class:`~magicgui.widgets.Container` whose fields are the options of
+:class:`~napari_resfuse.FusionOptions` (defaults read from it, never repeated here). A run reads
+the layers in the main thread (:func:`~napari_resfuse._napari.layers.prepare_job`), fuses in a
+napari thread worker that yields :class:`~napari_resfuse.Progress` after each stage, and adds
+the layers in the main thread when the worker returns. Cancelling asks the worker to stop at the
+next stage; a cancelled run adds nothing.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Generator
+from typing import Any
+
+import napari
+import torch
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    ProgressBar,
+    PushButton,
+    Select,
+    SpinBox,
+)
+from napari.layers import Image
+from napari.qt.threading import GeneratorWorker, create_worker
+from napari.utils.notifications import (
+    notification_manager,
+    show_error,
+    show_info,
+    show_warning,
+)
+
+from ..method.fuse import FusionResult, Progress, iter_fuse
+from ..options import LEVELS, NORMS, FusionOptions
+from .layers import (
+    DEFAULT_OUTPUTS,
+    MARKER,
+    OUTPUTS,
+    FusionJob,
+    add_or_update_layers,
+    prepare_job,
+    result_layer_data,
+)
+
+__all__ = ["FusionWidget", "device_choices"]
+
+#: Errors whose message is meant for the user: shown as a one-line notification.
+_USER_ERRORS = (ValueError, FileNotFoundError)
+
+_WEIGHTS_CHOICES = (
+    ("ImageNet (pretrained)", "imagenet"),
+    ("file…", "file"),
+    ("random (testing only)", "random"),
+)
+_IR_HINTS = ("infrared", "thermal", "lwir", "ir")
+_VIS_HINTS = ("visible", "rgb", "vis")
+
+
+def device_choices() -> list[str]:
+    """Devices this machine offers: ``auto``, ``cpu``, each CUDA device, ``mps``."""
+    choices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        choices += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        choices.append("mps")
+    return choices
+
+
+def _fusion_steps(job: FusionJob) -> Generator[Progress, None, FusionResult]:
+    """The worker's body: the engine's stages, re-yielded; closing it closes the engine run."""
+    runner = iter_fuse(job.infrared, job.visible, job.options)
+    try:
+        while True:
+            try:
+                progress = next(runner)
+            except StopIteration as stop:
+                return stop.value
+            yield progress
+    finally:
+        runner.close()
+
+
+class _FusionWorker(GeneratorWorker):
+    """napari's generator worker; the widget reports errors itself (see ``_on_errored``)."""
+
+    def _relay_error(self, exc: Exception) -> None:
+        """No generic relay: it would add a traceback notification for user errors too."""
+
+
+def _is_output(layer) -> bool:
+    return isinstance(layer.metadata.get(MARKER), dict)
+
+
+def _guess(layers: list, hints: tuple[str, ...], avoid) -> Any:
+    """The first input-like layer whose name matches a hint, else the first other layer."""
+    inputs = [lay for lay in layers if not _is_output(lay)] or layers
+    for hint in hints:
+        for layer in inputs:
+            words = layer.name.lower().replace("_", " ").replace("-", " ").split()
+            if layer is not avoid and (hint in words or layer.name.lower().startswith(hint)):
+                return layer
+    others = [lay for lay in inputs if lay is not avoid]
+    return others[0] if others else (inputs[0] if inputs else None)
+
+
+class FusionWidget(Container):
+    """Fuse two Image layers with the ResNet-152 method, in a thread worker.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose Image layers are offered and which receives the outputs.
+
+    Notes
+    -----
+    The fields map onto :class:`~napari_resfuse.FusionOptions` (:meth:`get_options`,
+    :meth:`set_options`); options that have no field (``color``, ``batch_size``, ...) keep the
+    values last given to :meth:`set_options`, or their defaults. The Run button becomes Cancel
+    while a run is in progress; :meth:`run` while one is running is refused with a notification.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        # napari hands plugins a proxy of the viewer; layers taken from a proxy are proxies too,
+        # which Qt's item models (the layer lists) cannot compare. Only public API is used.
+        self._viewer = getattr(viewer, "__wrapped__", viewer)
+        self._options = FusionOptions()
+        self._worker: GeneratorWorker | None = None
+        self._cancelled = False
+        #: The layers the last completed run added or updated.
+        self.last_layers: list = []
+
+        defaults = self._options
+        self.infrared_layer = ComboBox(label="infrared", choices=self._image_layers, nullable=True)
+        self.visible_layer = ComboBox(label="visible", choices=self._image_layers, nullable=True)
+        self.infrared_base = FloatSpinBox(
+            label="λ₁ infrared base", value=defaults.base_weights[0], min=0.0, max=10.0, step=0.05
+        )
+        self.visible_base = FloatSpinBox(
+            label="λ₂ visible base", value=defaults.base_weights[1], min=0.0, max=10.0, step=0.05
+        )
+        self.kernel_size = SpinBox(
+            label="box filter size", value=defaults.kernel_size, min=3, max=1001, step=2
+        )
+        self.levels = Select(label="levels", choices=LEVELS, value=defaults.layers)
+        self.levels.native.setMaximumHeight(110)
+        self.norm = ComboBox(label="norm", choices=NORMS, value=defaults.norm)
+        self.weights = ComboBox(label="weights", choices=_WEIGHTS_CHOICES)
+        self.weights_file = FileEdit(label="weights file", mode="r", filter="*.pth *.pt")
+        self.seed = SpinBox(label="seed", value=defaults.seed, min=0, max=2**31 - 1)
+        self.device = ComboBox(label="device", choices=device_choices(), value="auto")
+        self.outputs = {
+            kind: CheckBox(text=kind, value=kind in DEFAULT_OUTPUTS, enabled=kind != "fused")
+            for kind in OUTPUTS
+        }
+        self.run_button = PushButton(text="Run")
+        self.progress = ProgressBar(label="progress", value=0, min=0, max=1, visible=False)
+        self.status = Label(label="", value="")
+        self.extend(
+            [
+                self.infrared_layer,
+                self.visible_layer,
+                self.infrared_base,
+                self.visible_base,
+                self.kernel_size,
+                self.levels,
+                self.norm,
+                self.weights,
+                self.weights_file,
+                self.seed,
+                self.device,
+                Container(
+                    label="outputs",
+                    widgets=list(self.outputs.values()),
+                    labels=False,
+                    layout="vertical",
+                ),
+                self.run_button,
+                self.progress,
+                self.status,
+            ]
+        )
+        self._set_weights(defaults.weights)
+        self.weights.changed.connect(self._on_weights_mode)
+        self.run_button.changed.connect(self._on_button)
+        self._on_weights_mode()
+
+        self._resetting = False
+        self._auto = [True, True]  # choices not made by the user are re-guessed on changes
+        self.infrared_layer.changed.connect(lambda *_: self._on_layer_picked(0))
+        self.visible_layer.changed.connect(lambda *_: self._on_layer_picked(1))
+        events = self._viewer.layers.events
+        for event in (events.inserted, events.removed, events.reordered, events.renamed):
+            event.connect(self.reset_choices)
+        self.reset_choices()
+
+    # --- layer choices ---------------------------------------------------------------------
+    def _image_layers(self, _widget=None) -> list[tuple[str, Image]]:
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
+
+    def reset_choices(self, *_: Any) -> None:
+        """Refresh the layer lists (layers added, removed, reordered or renamed).
+
+        A layer the user picked stays picked while it exists (renamed or not). Otherwise the
+        choice is guessed from the names (``infrared``/``thermal``/``ir``... for the infrared
+        image, ``visible``/``rgb``/``vis`` for the visible one), skipping this plugin's outputs.
+        """
+        keep = (self.infrared_layer.value, self.visible_layer.value)
+        self._resetting = True
+        try:
+            super().reset_choices()
+            layers = [layer for _, layer in self._image_layers()]
+            ir, vis = (
+                lay if lay is not None and not auto and any(lay is x for x in layers) else None
+                for lay, auto in zip(keep, self._auto, strict=True)
+            )
+            self._auto = [ir is None, vis is None]
+            if ir is None:
+                ir = _guess(layers, _IR_HINTS, avoid=vis)
+            if vis is None:
+                vis = _guess(layers, _VIS_HINTS, avoid=ir)
+            self.infrared_layer.value, self.visible_layer.value = ir, vis
+        finally:
+            self._resetting = False
+
+    def _on_layer_picked(self, index: int) -> None:
+        if not self._resetting:
+            self._auto[index] = False
+
+    # --- options ---------------------------------------------------------------------------
+    def _set_weights(self, weights: str) -> None:
+        if weights in ("imagenet", "random"):
+            self.weights.value = weights
+        else:
+            self.weights.value = "file"
+            self.weights_file.value = weights
+
+    def _on_weights_mode(self, *_: Any) -> None:
+        self.weights_file.visible = self.weights.value == "file"
+        self.seed.visible = self.weights.value == "random"
+
+    def get_options(self) -> FusionOptions:
+        """The options the fields describe (validated: may raise ``ValueError``)."""
+        mode = self.weights.value
+        if mode == "file":
+            path = str(self.weights_file.value or "")
+            if not path or path == ".":
+                raise ValueError("weights: choose a weights file, or ImageNet / random weights")
+            weights = path
+        else:
+            weights = mode
+        return self._options.replace(
+            weights=weights,
+            seed=int(self.seed.value),
+            device=self.device.value,
+            kernel_size=int(self.kernel_size.value),
+            base_weights=(float(self.infrared_base.value), float(self.visible_base.value)),
+            layers=tuple(self.levels.value),
+            norm=self.norm.value,
+        )
+
+    def set_options(self, options: FusionOptions | None = None, **changes: Any) -> None:
+        """Show ``options`` (with ``changes`` applied) in the fields; keep the rest for runs."""
+        opts = options if options is not None else self._options
+        if changes:
+            opts = opts.replace(**changes)
+        if opts.device not in self.device.choices:
+            raise ValueError(f"device {opts.device!r} is not one of {self.device.choices}")
+        self._options = opts
+        self._set_weights(str(opts.weights))
+        self.seed.value = opts.seed
+        self.device.value = opts.device
+        self.kernel_size.value = opts.kernel_size
+        self.infrared_base.value, self.visible_base.value = opts.base_weights
+        self.levels.value = list(opts.layers)
+        self.norm.value = opts.norm
+
+    @property
+    def selected_outputs(self) -> tuple[str, ...]:
+        """The outputs whose boxes are ticked (``"fused"`` always is)."""
+        return tuple(kind for kind, box in self.outputs.items() if box.value or kind == "fused")
+
+    # --- running ---------------------------------------------------------------------------
+    @property
+    def is_running(self) -> bool:
+        """Whether a run is in progress (until its worker has finished)."""
+        return self._worker is not None
+
+    def _on_button(self, *_: Any) -> None:
+        if self.is_running:
+            self.cancel()
+        else:
+            self.run()
+
+    def run(self) -> GeneratorWorker | None:
+        """Start a run in a thread worker; returns the worker, or None if none was started.
+
+        Refused (with a notification) while another run is in progress. Bad layers or options
+        are reported as a notification and start nothing.
+        """
+        if self.is_running:
+            show_info("napari-resfuse: a fusion is already running; wait for it or cancel it")
+            return None
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                job = prepare_job(
+                    self.infrared_layer.value, self.visible_layer.value, self.get_options()
+                )
+        except _USER_ERRORS as exc:
+            show_error(f"napari-resfuse: {exc}")
+            return None
+        for warning in caught:
+            show_warning(f"napari-resfuse: {warning.message}")
+
+        outputs = self.selected_outputs
+        worker = create_worker(
+            _fusion_steps,
+            job,
+            _start_thread=False,
+            _worker_class=_FusionWorker,
+            _ignore_errors=True,
+        )
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(lambda result: self._on_returned(result, job, outputs))
+        worker.aborted.connect(self._on_aborted)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+        self._worker, self._cancelled = worker, False
+        self.run_button.text = "Cancel"
+        self.progress.value, self.progress.visible = 0, True
+        self.status.value = f"fusing {job.names[0]!r} + {job.names[1]!r}…"
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Ask the running worker to stop at the next stage; nothing is added."""
+        if self._worker is None:
+            return
+        self._cancelled = True
+        self._worker.quit()
+        self.run_button.text = "Cancelling…"
+        self.run_button.enabled = False
+        self.status.value = "cancelling: stops after the current stage"
+
+    def _on_progress(self, progress: Progress) -> None:
+        self.progress.max = progress.total
+        self.progress.value = progress.step
+        text = f"{progress.stage} ({progress.step}/{progress.total})"
+        if progress.n_planes > 1:
+            text += f", planes {progress.planes_done}/{progress.n_planes}"
+        self.status.value = text
+
+    def _on_returned(self, result: FusionResult, job: FusionJob, outputs: tuple[str, ...]):
+        if self._cancelled:  # finished before the cancel reached it: still add nothing
+            return
+        try:
+            self.last_layers = add_or_update_layers(
+                self._viewer, result_layer_data(result, job, outputs)
+            )
+        except _USER_ERRORS as exc:
+            show_error(f"napari-resfuse: {exc}")
+            return
+        seconds = result.timings.get("total", float("nan"))
+        note = "" if result.params.get("pretrained", True) else " (random weights: testing only)"
+        self.status.value = f"done in {seconds:.1f} s on {result.params['device']}{note}"
+
+    def _on_aborted(self) -> None:
+        self.status.value = "cancelled: no layers added"
+
+    def _on_errored(self, exc: Exception) -> None:
+        self.status.value = f"failed: {type(exc).__name__}"
+        if isinstance(exc, _USER_ERRORS):  # the engine's message is meant for the user
+            show_error(f"napari-resfuse: {exc}")
+        else:  # a bug: napari's error notification, with the traceback in its details
+            notification_manager.receive_error(type(exc), exc, exc.__traceback__)
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        self.run_button.text = "Run"
+        self.run_button.enabled = True
+        self.progress.visible = False
+        if self._cancelled:
+            self.status.value = "cancelled: no layers added"

@@ -1,0 +1,234 @@
+"""The "Fuse infrared + visible" widget in a real viewer: choices, options, runs in a thread
+worker (progress, responsiveness, cancel, refusal, errors)."""
+
+from __future__ import annotations
+
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+from napari.utils.notifications import ErrorNotification
+from qtpy.QtCore import QTimer
+
+from napari_resfuse import LEVELS, FusionOptions, fuse
+from napari_resfuse._napari._widget import FusionWidget, device_choices
+
+from .conftest import wait_for_run
+
+SAMPLE_NAMES = [
+    "fused [infrared + visible]",
+    "base [infrared]",
+    "base [visible]",
+    "detail [infrared]",
+    "detail [visible]",
+    "weights [infrared]",
+    "weights [visible]",
+    "winning level [infrared]",
+    "winning level [visible]",
+]
+
+
+def _shown(field):
+    # not hidden by the widget (``visible`` is False anyway while the viewer window is hidden)
+    return not field.native.isHidden()
+
+
+def _errors(notifications):
+    return [n for n in notifications if str(n.severity) == "error"]
+
+
+def test_docked_widget_reads_its_defaults_from_fusion_options(widget):
+    assert isinstance(widget, FusionWidget)
+    defaults = FusionOptions()
+    assert widget.get_options() == defaults
+    assert widget.kernel_size.value == defaults.kernel_size
+    assert (widget.infrared_base.value, widget.visible_base.value) == defaults.base_weights
+    assert tuple(widget.levels.value) == defaults.layers == LEVELS
+    assert widget.weights.value == "imagenet"
+    assert widget.device.choices == tuple(device_choices())
+    assert widget.run_button.text == "Run"
+
+
+def test_options_round_trip(widget, tmp_path):
+    path = tmp_path / "my.pth"
+    opts = FusionOptions(
+        weights=str(path),
+        kernel_size=15,
+        base_weights=(0.5, 0.5),
+        layers=("conv1", "conv3_1"),
+        norm="l2",
+        batch_size=2,
+    )
+    widget.set_options(opts)
+    assert widget.weights.value == "file" and _shown(widget.weights_file)
+    assert widget.get_options() == opts
+    widget.set_options(weights="random", seed=7)
+    assert _shown(widget.seed) and not _shown(widget.weights_file)
+    assert widget.get_options() == opts.replace(weights="random", seed=7)
+
+
+def test_layer_choices_follow_add_remove_rename(viewer, widget):
+    assert widget.infrared_layer.choices == (None,)
+    vis = viewer.add_image(np.zeros((40, 40)), name="camera")
+    ir = viewer.add_image(np.zeros((40, 40)), name="thermal")
+    viewer.add_labels(np.zeros((40, 40), np.uint8), name="mask")  # not an Image: not offered
+    assert set(widget.infrared_layer.choices) - {None} == {vis, ir}
+    assert (
+        widget.infrared_layer.value is ir and widget.visible_layer.value is vis
+    )  # guessed from names
+
+    ir.name = "LWIR"
+    assert "LWIR" in [
+        widget.infrared_layer.native.itemText(i) for i in range(len(widget.infrared_layer))
+    ]
+    assert widget.infrared_layer.value is ir  # the choice survives the rename
+
+    viewer.layers.remove(vis)
+    assert set(widget.visible_layer.choices) - {None} == {ir}
+
+
+def test_widget_runs_end_to_end_on_the_sample(qtbot, viewer, widget):
+    viewer.open_sample("napari-resfuse", "street")
+    ir_layer, vis_layer = viewer.layers["infrared"], viewer.layers["visible"]
+    ir_layer.scale = (0.5, 0.5)
+    ir_before, vis_before = ir_layer.data.copy(), vis_layer.data.copy()
+    assert widget.infrared_layer.value is ir_layer and widget.visible_layer.value is vis_layer
+    widget.set_options(weights="random", seed=0)
+    for box in widget.outputs.values():
+        box.value = True
+
+    # The event loop must keep running during the fusion: count timer ticks, and when
+    # progress reports arrive, while the worker runs.
+    ticks, seen = [], []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(widget.is_running))
+    timer.start()
+    widget.run_button.native.click()
+    worker = widget._worker
+    assert worker is not None and widget.run_button.text == "Cancel"
+    worker.yielded.connect(lambda p: seen.append((p.stage, p.step, p.total, len(ticks))))
+    wait_for_run(qtbot, widget)
+    timer.stop()
+
+    ticks_while_running = sum(ticks)
+    print(f"\nevent loop: {ticks_while_running} timer ticks of 10 ms while the fusion ran")
+    assert ticks_while_running >= 3
+    assert [s[0] for s in seen] == ["load model", "decompose", "features", "weights", "reconstruct"]
+    assert seen[-1][1] == seen[-1][2] == 5
+    assert seen[-1][3] > seen[0][3]  # ticks between the first and the last progress report
+    assert widget.run_button.text == "Run" and not _shown(widget.progress)
+
+    names = [layer.name for layer in viewer.layers]
+    assert names == ["visible", "infrared", *SAMPLE_NAMES]
+    expected = fuse(ir_before, vis_before, weights="random", seed=0)
+    for layer in widget.last_layers:
+        assert layer.data.shape[-2:] == (240, 320)
+        np.testing.assert_allclose(layer.scale[-2:], (0.5, 0.5))
+        assert layer.metadata["params"]["weights_id"] == "random:seed=0"
+        assert layer.metadata["params"]["input_shapes"]["infrared"] == [240, 320]
+    np.testing.assert_array_equal(viewer.layers[SAMPLE_NAMES[0]].data, expected.fused)
+    assert viewer.layers["weights [visible]"].data.shape == (len(LEVELS) + 1, 240, 320)
+    np.testing.assert_array_equal(ir_layer.data, ir_before)
+    np.testing.assert_array_equal(vis_layer.data, vis_before)
+    assert "random weights" in widget.status.value
+
+
+def test_widget_rerun_updates_in_place(qtbot, viewer, small_layers, widget):
+    widget.set_options(weights="random")
+    widget.run()
+    wait_for_run(qtbot, widget)
+    first = list(widget.last_layers)
+    assert [lay.name for lay in first] == ["fused [ir + vis]", "weights [ir]", "weights [vis]"]
+
+    widget.kernel_size.value = 9
+    widget.run()
+    wait_for_run(qtbot, widget)
+    assert len(viewer.layers) == 5
+    assert all(a is b for a, b in zip(first, widget.last_layers, strict=True))
+    assert first[0].metadata["params"]["kernel_size"] == 9
+
+
+def test_cancel_adds_no_layers(qtbot, viewer, widget):
+    viewer.open_sample("napari-resfuse", "street")
+    widget.set_options(weights="random")
+    stages = []
+
+    def cancel_at_first_stage(progress):
+        stages.append(progress.stage)
+        if len(stages) == 1:
+            widget.run_button.native.click()  # the button reads "Cancel" while running
+
+    worker = widget.run()
+    worker.yielded.connect(cancel_at_first_stage)
+    wait_for_run(qtbot, widget)
+
+    assert stages[0] == "load model" and "reconstruct" not in stages
+    assert [layer.name for layer in viewer.layers] == ["visible", "infrared"]
+    assert widget.last_layers == []
+    assert "cancelled" in widget.status.value and widget.run_button.text == "Run"
+
+
+def test_second_run_is_refused_while_running(qtbot, viewer, small_layers, widget, notifications):
+    widget.set_options(weights="random")
+    worker = widget.run()
+    assert worker is not None
+    assert widget.run() is None
+    assert any("already running" in n.message for n in notifications)
+    wait_for_run(qtbot, widget)
+    assert [lay.name for lay in viewer.layers].count("fused [ir + vis]") == 1
+
+
+def test_engine_error_is_a_notification_and_adds_nothing(
+    qtbot, viewer, small_layers, widget, notifications, tmp_path
+):
+    missing = tmp_path / "no such weights.pth"
+    widget.set_options(weights=str(missing))
+    assert widget.run() is not None  # the file is only opened in the worker
+    wait_for_run(qtbot, widget)
+    errors = _errors(notifications)
+    assert len(errors) == 1
+    assert "does not exist" in errors[0].message and "no such weights.pth" in errors[0].message
+    assert not isinstance(errors[0], ErrorNotification)  # a message, not a traceback
+    assert [lay.name for lay in viewer.layers] == ["ir", "vis"]
+    assert widget.run_button.text == "Run"
+
+
+def test_offline_imagenet_weights_give_the_engines_instructions(
+    qtbot, viewer, small_layers, widget, notifications, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    assert widget.get_options().weights == "imagenet"  # the default
+    widget.run()
+    wait_for_run(qtbot, widget)
+    (error,) = _errors(notifications)
+    assert "could not be downloaded" in error.message
+    assert "resnet152-394f9c45.pth" in error.message
+    assert not isinstance(error, ErrorNotification)
+    assert len(viewer.layers) == 2
+
+
+def test_bad_layers_are_a_notification_and_start_nothing(viewer, widget, notifications):
+    viewer.add_image(np.zeros((64, 96), np.uint8), name="thermal")
+    viewer.add_image(np.zeros((64, 80), np.uint8), name="camera")
+    assert widget.run() is None
+    (error,) = _errors(notifications)
+    assert "'thermal'" in error.message and "'camera'" in error.message
+    assert len(viewer.layers) == 2 and not widget.is_running
+
+
+@pytest.mark.parametrize("bad", [{"levels": []}, {"weights_file": ""}])
+def test_bad_options_are_a_notification(viewer, small_layers, widget, notifications, bad):
+    if "levels" in bad:
+        widget.levels.value = []
+    else:
+        widget.weights.value = "file"
+    assert widget.run() is None
+    (error,) = _errors(notifications)
+    assert ("layers must be" in error.message) or ("weights file" in error.message)
