@@ -67,7 +67,8 @@ def sobel_edge(image) -> np.ndarray:
     1. Gradients by correlation with Sobel masks divided by 8 and replicated borders
        (``imfilter(a, fspecial('sobel')'/8, 'replicate')`` and its transpose):
        ``bx = (a[r-1,c-1] + 2 a[r,c-1] + a[r+1,c-1] - a[r-1,c+1] - 2 a[r,c+1] - a[r+1,c+1]) / 8``,
-       ``by`` likewise with rows and columns swapped.
+       ``by`` likewise with rows and columns swapped. The six terms are added one at a time in
+       that order (positive side, then negative side), the order that reproduces MATLAB's ties.
     2. Squared magnitude ``b = bx**2 + by**2``.
     3. Automatic cutoff ``cutoff = 4 * mean(b)`` (MATLAB's ``scale * sum(b(:)) / numel(b)``; the
        reported threshold would be ``sqrt(cutoff)``).

@@ -2,8 +2,8 @@
 
 The published ``FMI_pixel``, ``FMI_dct`` and ``FMI_w`` columns of the paper's Table 1 come from the
 ``analysis_fmi.m`` of Li & Wu's DenseFuse analysis code (Haghighat's fast-FMI). This module ports
-its semantics, vectorised over windows (the MATLAB original loops over every window and every pair
-of window positions).
+its semantics, vectorised over windows (the MATLAB original loops over every window, and inside
+it over every pair of CDF indices).
 """
 
 from __future__ import annotations
@@ -328,7 +328,9 @@ def fmi(infrared, visible, fused, *, feature: str = "edge", window: int = 3) -> 
 
     The result is the mean over windows of ``(FMI_IF + FMI_VF) / 2``. Where windows are constant
     the code's rules above keep the value finite: two equal windows give 1, a constant window
-    against a different one gives 0 (its PDF is uniform and ``c = 0``).
+    against a different one gives 0 (its PDF is uniform and ``c = 0``; the deviations of a uniform
+    PDF from its mean are taken as exactly 0, as exact arithmetic gives, whereas a left-to-right
+    floating-point sum of ``l`` copies of ``1/l`` can miss 1 by an ulp and fake ``c = 1``).
 
     This implementation computes the same quantities without the per-window loops: the coupling
     ``U`` has mass on at most ``2 l - 1`` cells (the merge of the two CDFs), so the covariance
@@ -403,7 +405,9 @@ def fmi_wavelet(infrared, visible, fused) -> float:
 
     PyWavelets' ``dmey`` filter is a shorter FIR approximation of the discrete Meyer wavelet
     (62 taps) than MATLAB's (102 taps), so the sub-bands differ slightly, and so does their size
-    (``floor((n + taps - 1) / 2)`` per axis). This moves FMI_w by up to about ``5e-3`` from values
-    computed in MATLAB. See :func:`fmi` for parameters, formulas and references.
+    (``floor((n + taps - 1) / 2)`` per axis). This moves FMI_w away from the MATLAB values: on the
+    authors' 105 published TNO results (5 methods x 21 pairs) by 1.4e-3 on average and 6.7e-3 at
+    most (EN, FMI_pixel and FMI_dct match those results to all 4 printed decimals). See
+    :func:`fmi` for parameters, formulas and references.
     """
     return fmi(infrared, visible, fused, feature="wavelet", window=3)
