@@ -16,19 +16,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .method.levels import BACKBONES, VARIANTS, default_layers
+
 __all__ = [
     "BACKBONES",
     "COLORS",
     "LEVELS",
     "NORMS",
     "PRECISIONS",
+    "VARIANTS",
     "FusionOptions",
 ]
 
 #: The five feature levels of METHOD.md (eq. 4), shallow to deep.
-LEVELS: tuple[str, ...] = ("conv1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-#: Backbones; only ResNet-152 is the paper's.
-BACKBONES: tuple[str, ...] = ("resnet152",)
+LEVELS: tuple[str, ...] = default_layers("resnet152")
 NORMS: tuple[str, ...] = ("l1", "l2")
 COLORS: tuple[str, ...] = ("ycbcr", "gray")
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16", "float16")
@@ -59,14 +60,23 @@ class FusionOptions:
         Seed of the ``"random"`` weights.
     device : str
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
-    backbone : str
-        Feature network; ``"resnet152"`` is the paper's.
+    backbone : {"resnet152", "resnet101", "resnet50", "vgg19"}
+        Feature network; ``"resnet152"`` is the paper's. The ResNets tap the same five block
+        outputs; VGG-19 taps relu1_1 ... relu5_1 (Li, Wu & Kittler 2018).
+    variant : {"paper", "published-code"}
+        ``"paper"`` follows the paper's equations (METHOD.md). ``"published-code"`` reproduces
+        the choices of the authors' MATLAB code (Tikhonov low-pass, average base, six levels,
+        squared activity, block-replication upsampling, max over per-level fused details) on
+        torchvision's ResNet-152.
     kernel_size : int
         Side of the box (mean) filter ``Z`` of eq. 1 (odd, >= 3).
-    base_weights : (float, float)
-        ``(λ_1, λ_2)`` of eq. 3, infrared first. A warning is issued when they do not sum to 1.
-    layers : sequence of str
-        Feature levels taken into the max of eq. 9, a subset of :data:`LEVELS`.
+    base_weights : (float, float) or None
+        ``(λ_1, λ_2)`` of eq. 3, infrared first; ``None``: ``(0.6, 0.4)`` (the paper), or
+        ``(0.5, 0.5)`` for ``variant="published-code"``. A warning is issued when they do not
+        sum to 1.
+    layers : sequence of str or None
+        Feature levels taken into the max of eq. 9; ``None``: all levels of the backbone and
+        variant (for the paper's ResNet-152, :data:`LEVELS`).
     norm : {"l1", "l2"}
         Channel norm of eq. 5 (``"l2"`` is the extension the paper proposes).
     value_range : (low, high) or ((low, high), (low, high)) or None
@@ -89,9 +99,10 @@ class FusionOptions:
     seed: int = 0
     device: str = "auto"
     backbone: str = "resnet152"
+    variant: str = "paper"
     kernel_size: int = 31
-    base_weights: tuple[float, float] = (0.6, 0.4)
-    layers: tuple[str, ...] = LEVELS
+    base_weights: tuple[float, float] | None = None
+    layers: tuple[str, ...] | None = None
     norm: str = "l1"
     value_range: Any = None
     color: str | None = None
@@ -118,6 +129,11 @@ class FusionOptions:
         k = self.kernel_size
         if isinstance(k, bool) or not isinstance(k, int) or k < 3 or k % 2 == 0:
             raise ValueError(f"kernel_size must be an odd integer >= 3, got {k!r}")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.base_weights is None:
+            paper = self.variant == "paper"
+            set_(self, "base_weights", (0.6, 0.4) if paper else (0.5, 0.5))
         bw = _check_pair("base_weights", self.base_weights)
         set_(self, "base_weights", bw)
         if abs(bw[0] + bw[1] - 1.0) > 1e-9:
@@ -126,11 +142,17 @@ class FusionOptions:
                 UserWarning,
                 stacklevel=3,
             )
+        available = default_layers(self.backbone, self.variant)
+        if self.layers is None:
+            set_(self, "layers", available)
         layers = (self.layers,) if isinstance(self.layers, str) else tuple(self.layers)
-        unknown = [name for name in layers if name not in LEVELS]
+        unknown = [name for name in layers if name not in available]
         if not layers or unknown:
-            raise ValueError(f"layers must be a non-empty subset of {LEVELS}, got {self.layers!r}")
-        set_(self, "layers", tuple(name for name in LEVELS if name in layers))
+            raise ValueError(
+                f"layers must be a non-empty subset of {available} for {self.backbone} "
+                f"({self.variant}), got {self.layers!r}"
+            )
+        set_(self, "layers", tuple(name for name in available if name in layers))
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         if self.value_range is not None:

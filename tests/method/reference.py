@@ -10,9 +10,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy import ndimage
-from torchvision.models import resnet152
+from torchvision import models
 
 LEVEL_MODULES = ("relu", "layer1.0", "layer2.0", "layer3.0", "layer4.0")
+BACKBONE_MODULES = {
+    "resnet152": LEVEL_MODULES,
+    "resnet101": LEVEL_MODULES,
+    "resnet50": LEVEL_MODULES,
+    "vgg19": ("features.1", "features.6", "features.11", "features.20", "features.29"),
+}
 
 
 def box_filter(image, k):
@@ -53,7 +59,7 @@ def bilinear(image, out_h, out_w):
     return top * (1 - fy[:, None]) + bottom * fy[:, None]
 
 
-def hooked_features(model, detail_ir, detail_vis):
+def hooked_features(model, detail_ir, detail_vis, modules=LEVEL_MODULES):
     """Eq. 4: the five block outputs for the batch (ir, vis), by forward hooks."""
     outputs = {}
 
@@ -62,13 +68,13 @@ def hooked_features(model, detail_ir, detail_vis):
 
     def hook(name):
         def fn(_module, _inputs, output):
-            outputs[name] = output.detach().double().numpy()
-            if name == "layer4.0":
+            outputs[name] = output.detach().double().numpy().copy()
+            if name == modules[-1]:
                 raise Stop
 
         return fn
 
-    handles = [model.get_submodule(n).register_forward_hook(hook(n)) for n in LEVEL_MODULES]
+    handles = [model.get_submodule(n).register_forward_hook(hook(n)) for n in modules]
     x = torch.from_numpy(np.stack([detail_ir, detail_vis]).astype(np.float32))
     x = x[:, None].repeat(1, 3, 1, 1)
     try:
@@ -79,7 +85,7 @@ def hooked_features(model, detail_ir, detail_vis):
     finally:
         for h in handles:
             h.remove()
-    return [outputs[n] for n in LEVEL_MODULES]
+    return [outputs[n] for n in modules]
 
 
 def weights_from_features(features, shape, norm="l1"):
@@ -100,15 +106,15 @@ def weights_from_features(features, shape, norm="l1"):
     return level_w, level_w.max(axis=1)  # eq. 9
 
 
-def reference_fusion(ir, vis, seed=0, k=31, lambdas=(0.6, 0.4), norm="l1"):
-    """The whole method on uint8 inputs with torchvision's seeded random ResNet-152."""
+def reference_fusion(ir, vis, seed=0, k=31, lambdas=(0.6, 0.4), norm="l1", backbone="resnet152"):
+    """The whole method on uint8 inputs with torchvision's seeded random backbone."""
     i1 = ir.astype(np.float64) / 255.0
     i2 = vis.astype(np.float64) / 255.0
     b1, b2 = box_filter(i1, k), box_filter(i2, k)  # eq. 1
     d1, d2 = i1 - b1, i2 - b2  # eq. 2
     torch.manual_seed(seed)
-    model = resnet152(weights=None).eval()
-    features = hooked_features(model, d1, d2)
+    model = getattr(models, backbone)(weights=None).eval()
+    features = hooked_features(model, d1, d2, BACKBONE_MODULES[backbone])
     level_w, w = weights_from_features(features, i1.shape, norm)
     fb = lambdas[0] * b1 + lambdas[1] * b2  # eq. 3
     fd = w[0] * d1 + w[1] * d2  # eq. 10

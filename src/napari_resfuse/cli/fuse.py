@@ -11,7 +11,7 @@ import numpy as np
 
 from ..io import from_unit_range, match_pairs, output_dtype, read_image, write_image
 from ..method.fuse import iter_fuse
-from ..options import LEVELS, FusionOptions
+from ..options import BACKBONES, VARIANTS, FusionOptions
 
 _DEFAULTS = FusionOptions.__dataclass_fields__  # one source of truth for the defaults
 
@@ -30,6 +30,15 @@ def add_fusion_options(parser: argparse.ArgumentParser) -> None:
         "use), 'random' (seeded, for tests: not the paper's network) or a state_dict file "
         "(default: %(default)s)",
     )
+    g.add_argument(
+        "--backbone", choices=BACKBONES, default=_default("backbone"), help="feature network"
+    )
+    g.add_argument(
+        "--variant",
+        choices=VARIANTS,
+        default=_default("variant"),
+        help="'paper' (default) or 'published-code' (the authors' MATLAB code's choices)",
+    )
     g.add_argument("--seed", type=int, default=_default("seed"), help="seed of 'random' weights")
     g.add_argument(
         "--device",
@@ -44,13 +53,12 @@ def add_fusion_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         nargs=2,
         metavar=("IR", "VIS"),
-        default=_default("base_weights"),
-        help="lambda_1 lambda_2 of eq. 3 (default: 0.6 0.4)",
+        help="lambda_1 lambda_2 of eq. 3 (default: 0.6 0.4; 0.5 0.5 for published-code)",
     )
     g.add_argument(
         "--layers",
-        default=",".join(LEVELS),
-        help="comma-separated feature levels (default: all five)",
+        help="comma-separated feature levels (default: all of the backbone's, e.g. "
+        "conv1,conv2_1,conv3_1,conv4_1,conv5_1 for resnet152)",
     )
     g.add_argument("--norm", choices=("l1", "l2"), default=_default("norm"), help="eq. 5 norm")
     g.add_argument(
@@ -71,11 +79,15 @@ def add_fusion_options(parser: argparse.ArgumentParser) -> None:
 def options_from_args(args: argparse.Namespace) -> FusionOptions:
     return FusionOptions(
         weights=args.weights,
+        backbone=args.backbone,
+        variant=args.variant,
         seed=args.seed,
         device=args.device,
         kernel_size=args.kernel_size,
-        base_weights=tuple(args.base_weights),
-        layers=tuple(name.strip() for name in args.layers.split(",") if name.strip()),
+        base_weights=tuple(args.base_weights) if args.base_weights else None,
+        layers=tuple(n.strip() for n in args.layers.split(",") if n.strip())
+        if args.layers
+        else None,
         norm=args.norm,
         value_range=tuple(args.value_range) if args.value_range else None,
         color=args.color,

@@ -1,8 +1,9 @@
 """The feature network of eq. 4: torchvision's ResNet-152, truncated after ``layer4[0]``.
 
-Weights come from torchvision's weights API and its cache (``"imagenet"``), from a local
-``state_dict`` file, or from a seeded random initialisation (``"random"``, for tests). A built
-network is kept per (backbone, weights, layers, device) and reused across calls in a process.
+Also ResNet-50/101 and VGG-19 (extensions). Weights come from torchvision's weights API and its
+cache (``"imagenet"``), from a local ``state_dict`` file, or from a seeded random
+initialisation (``"random"``, for tests). A built network is kept per (backbone, weights, taps,
+device) and reused across calls in a process.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from torch import nn
 from torchvision import models
 from torchvision.models.feature_extraction import create_feature_extractor
 
+from .levels import level_taps
+
 __all__ = [
     "RESNET_NODES",
     "FeatureNetwork",
@@ -30,15 +33,14 @@ __all__ = [
 
 #: METHOD.md's level names -> torchvision ResNet graph nodes (each a block's output after its
 #: final ReLU): conv1 = relu(bn1(conv1(x))), conv2_1 = layer1[0], ..., conv5_1 = layer4[0].
-RESNET_NODES: dict[str, str] = {
-    "conv1": "relu",
-    "conv2_1": "layer1.0",
-    "conv3_1": "layer2.0",
-    "conv4_1": "layer3.0",
-    "conv5_1": "layer4.0",
-}
+RESNET_NODES: dict[str, str] = {name: tap.node for name, tap in level_taps("resnet152").items()}
 
-_BUILDERS = {"resnet152": (models.resnet152, models.ResNet152_Weights)}
+_BUILDERS = {
+    "resnet152": (models.resnet152, models.ResNet152_Weights),
+    "resnet101": (models.resnet101, models.ResNet101_Weights),
+    "resnet50": (models.resnet50, models.ResNet50_Weights),
+    "vgg19": (models.vgg19, models.VGG19_Weights),
+}
 
 
 class WeightsNotAvailableError(FileNotFoundError):
@@ -49,11 +51,11 @@ class WeightsNotAvailableError(FileNotFoundError):
 class FeatureNetwork:
     """A truncated backbone and what identifies it."""
 
-    module: nn.Module  # returns {level name: (B, C_i, ceil(H / 2^i), ceil(W / 2^i))}
+    module: nn.Module  # returns {node: (B, C, ceil(H / stride), ceil(W / stride))}
     backbone: str
     weights_id: str  # e.g. "imagenet:IMAGENET1K_V1", "random:seed=0", "file:<path>#sha256=..."
     pretrained: bool
-    layers: tuple[str, ...]
+    nodes: tuple[str, ...]
     device: torch.device
 
 
@@ -163,14 +165,18 @@ def _load_into(model: nn.Module, state: dict, needed: set[str], source: str, bac
         raise ValueError(f"{source} does not fit torchvision's {backbone}: {exc}") from exc
 
 
-def _build(backbone: str, weights: str, seed: int, layers: tuple[str, ...], device: torch.device):
+def _build(backbone: str, weights: str, seed: int, nodes: tuple[str, ...], device: torch.device):
     builder, _ = _BUILDERS[backbone]
     with torch.random.fork_rng(devices=[]):
         # Seeded so that "random" weights are reproducible; the global RNG is left untouched.
         torch.manual_seed(seed)
         model = builder(weights=None)
-    nodes = {RESNET_NODES[name]: name for name in layers}
-    truncated = create_feature_extractor(model, return_nodes=nodes)
+    for module in model.modules():
+        if isinstance(module, nn.ReLU):
+            # An in-place ReLU would overwrite a tapped tensor (e.g. a residual sum) after
+            # it was returned; out of place, every tap holds the value the node computed.
+            module.inplace = False
+    truncated = create_feature_extractor(model, return_nodes=list(nodes))
     needed = set(truncated.state_dict())  # only what is computed up to the deepest level
 
     if weights == "random":
@@ -185,20 +191,20 @@ def _build(backbone: str, weights: str, seed: int, layers: tuple[str, ...], devi
         weights_id, pretrained = f"file:{path.resolve()}#sha256={_file_digest(path)}", True
     # The extractor shares its layers' parameters with ``model``, so it now holds the weights.
     truncated.eval().requires_grad_(False).to(device)
-    return FeatureNetwork(truncated, backbone, weights_id, pretrained, layers, device)
+    return FeatureNetwork(truncated, backbone, weights_id, pretrained, nodes, device)
 
 
 _CACHE: dict[tuple, FeatureNetwork] = {}
 _LOCK = threading.Lock()
 
 
-def _cache_key(backbone, weights, seed, layers, device) -> tuple:
+def _cache_key(backbone, weights, seed, nodes, device) -> tuple:
     key_weights = weights
     if weights != "random" and _weights_enum_member(backbone, weights) is None:
         path = Path(weights).expanduser()
         stat = path.stat() if path.is_file() else None
         key_weights = (str(path.resolve()), stat and (stat.st_size, stat.st_mtime_ns))
-    return (backbone, key_weights, seed if weights == "random" else None, layers, str(device))
+    return (backbone, key_weights, seed if weights == "random" else None, nodes, str(device))
 
 
 def get_feature_network(
@@ -206,13 +212,17 @@ def get_feature_network(
     weights: str = "imagenet",
     *,
     seed: int = 0,
-    layers: tuple[str, ...] = tuple(RESNET_NODES),
+    layers: tuple[str, ...] | None = None,
+    nodes: tuple[str, ...] | None = None,
     device: str | torch.device = "cpu",
 ) -> FeatureNetwork:
     """The truncated network for these settings, built on first use and cached.
 
-    Nothing after the deepest requested level is part of the returned module (torchvision's
+    Nothing after the deepest requested output is part of the returned module (torchvision's
     ``create_feature_extractor`` keeps only the graph needed for the requested outputs).
+    ``layers`` names levels of the paper's table for ``backbone`` (all five by default);
+    ``nodes`` names torchvision graph nodes directly instead. The module returns a dict keyed
+    by node name.
 
     Raises
     ------
@@ -224,11 +234,15 @@ def get_feature_network(
     if backbone not in _BUILDERS:
         raise ValueError(f"backbone must be one of {tuple(_BUILDERS)}, got {backbone!r}")
     device = device if isinstance(device, torch.device) else resolve_device(device)
-    key = _cache_key(backbone, weights, seed, tuple(layers), device)
+    if nodes is None:
+        taps = level_taps(backbone)
+        nodes = tuple(taps[name].node for name in (layers or taps))
+    nodes = tuple(nodes)
+    key = _cache_key(backbone, weights, seed, nodes, device)
     with _LOCK:
         network = _CACHE.get(key)
         if network is None:
-            network = _build(backbone, weights, seed, tuple(layers), device)
+            network = _build(backbone, weights, seed, nodes, device)
             _CACHE[key] = network
     return network
 

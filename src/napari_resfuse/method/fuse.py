@@ -19,9 +19,11 @@ import torch
 
 from .. import __version__
 from ..options import FusionOptions
+from . import published_code
 from .backbones import FeatureNetwork, get_feature_network, resolve_device
 from .decompose import decompose
 from .inputs import prepare_pair, ycbcr_to_rgb
+from .levels import PUBLISHED_CODE_UNITS, level_taps
 from .tiling import DEFAULT_HALO, auto_tile, tiled_activities
 from .weights import activity, level_weights, max_select, smooth, upsample
 
@@ -121,12 +123,14 @@ class _Clock:
 def feature_activities(
     network: FeatureNetwork, details: torch.Tensor, options: FusionOptions
 ) -> list[torch.Tensor]:
-    """Eq. 4 and 5: the activity map ``T`` of each level for a batch of detail images.
+    """Eq. 4 and 5: the activity map ``T`` of each selected level for a batch of detail images.
 
     ``details`` is ``(B, 1, H, W)``; it is repeated to three channels and fed unnormalised.
-    Returns one ``(B, 1, ceil(H / 2^i), ceil(W / 2^i))`` float32 map per level of
-    ``options.layers``.
+    Returns one ``(B, 1, ceil(H / s), ceil(W / s))`` float32 map per level of
+    ``options.layers`` (``s`` its stride). ``published-code`` always uses the l1 norm.
     """
+    taps = level_taps(options.backbone, options.variant)
+    norm = options.norm if options.variant == "paper" else "l1"
     images = details.expand(-1, 3, -1, -1)  # (B, 3, H, W), no copy
     dtype = _PRECISION_DTYPES.get(options.precision)
     with torch.inference_mode():
@@ -135,7 +139,8 @@ def feature_activities(
         else:
             with torch.autocast(device_type=details.device.type, dtype=dtype):
                 features = network.module(images)
-        return [activity(features[name], options.norm) for name in options.layers]
+        features[None] = images  # the published code's "data" level: the input itself
+        return [activity(features[taps[name].node], norm) for name in options.layers]
 
 
 def _activities(
@@ -146,6 +151,8 @@ def _activities(
     Returns the activity maps and the tile side used (None: one pass).
     """
     height, width = details.shape[-2:]
+    taps = level_taps(options.backbone, options.variant)
+    strides = [taps[name].stride for name in options.layers]
 
     def compute(crop: torch.Tensor) -> list[torch.Tensor]:
         return feature_activities(network, crop, options)
@@ -154,7 +161,7 @@ def _activities(
         try:
             if tile is None or tile >= max(height, width):
                 return compute(details), None
-            return tiled_activities(compute, details, options.layers, tile, DEFAULT_HALO), tile
+            return tiled_activities(compute, details, strides, tile, DEFAULT_HALO), tile
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             side = tile or max(height, width)
@@ -169,16 +176,30 @@ def _activities(
             tile = smaller
 
 
-def _detail_weights(
-    activities: list[torch.Tensor], batch: int, size: tuple[int, int]
-) -> torch.Tensor:
-    """Eq. 6 to 8 for every level: ``(2B, 1, h_i, w_i)`` maps -> ``(2B, L, M, N)`` weights."""
+def _paper_detail_fusion(
+    activities: list[torch.Tensor], details: torch.Tensor, batch: int
+) -> tuple[torch.Tensor, ...]:
+    """Eq. 6-10: returns level weights ``(2B, L, M, N)``, fused detail ``(B, M, N)``,
+    max weights ``(2B, M, N)`` and the winning level ``(2B, M, N)``."""
+    size = tuple(details.shape[-2:])
     upsampled = []
     for act in activities:
         smoothed = smooth(act)  # eq. 6
         w_ir, w_vis = level_weights(smoothed[:batch], smoothed[batch:])  # eq. 7
         upsampled.append(upsample(torch.cat([w_ir, w_vis]), size))  # eq. 8, (2B, 1, M, N)
-    return torch.cat(upsampled, dim=1)
+    level_w = torch.cat(upsampled, dim=1)  # (2B, L, M, N)
+    w_max, w_index = max_select(level_w)  # eq. 9, (2B, M, N)
+    fused_detail = w_max[:batch] * details[:batch, 0] + w_max[batch:] * details[batch:, 0]  # eq. 10
+    return level_w, fused_detail, w_max, w_index
+
+
+def _published_detail_fusion(
+    activities: list[torch.Tensor], details: torch.Tensor, batch: int, layers
+) -> tuple[torch.Tensor, ...]:
+    """The published code's detail fusion (see :mod:`.published_code`)."""
+    energies = [published_code.squared_activity(act) for act in activities]
+    units = [PUBLISHED_CODE_UNITS[name] for name in layers]
+    return published_code.fuse_details(energies, units, details, batch)
 
 
 def iter_fuse(
@@ -204,9 +225,12 @@ def iter_fuse(
         step += 1
         return Progress(stage, step, total, planes_done, n_planes)
 
+    taps = level_taps(opts.backbone, opts.variant)
+    nodes = tuple(taps[name].node for name in opts.layers if taps[name].node is not None)
     network = get_feature_network(
-        opts.backbone, opts.weights, seed=opts.seed, layers=opts.layers, device=device
+        opts.backbone, opts.weights, seed=opts.seed, nodes=nodes, device=device
     )
+    paper = opts.variant == "paper"
     yield progress("load model", 0)
 
     n_levels = len(opts.layers)
@@ -225,19 +249,25 @@ def iter_fuse(
         planes = np.concatenate([pair.infrared[start:stop], pair.visible[start:stop]])
         images = torch.from_numpy(planes).to(device)[:, None]  # (2b, 1, H, W)
 
-        bases, details = decompose(images, opts.kernel_size)  # eq. 1, 2
+        if paper:
+            bases, details = decompose(images, opts.kernel_size)  # eq. 1, 2
+        else:
+            bases, details = published_code.tikhonov_lowpass(images)
         yield progress("decompose", start)
 
         tile = opts.tile or auto_tile(2 * b, height, width, device)
         activities, tile_used = _activities(network, details, opts, tile)  # eq. 4, 5
         yield progress("features", start)
 
-        upsampled = _detail_weights(activities, b, (height, width))  # eq. 6-8, (2b, L, H, W)
-        w_max, w_index = max_select(upsampled)  # eq. 9, (2b, H, W)
+        if paper:  # eq. 6-10
+            upsampled, f_detail, w_max, w_index = _paper_detail_fusion(activities, details, b)
+        else:
+            upsampled, f_detail, w_max, w_index = _published_detail_fusion(
+                activities, details, b, opts.layers
+            )
         yield progress("weights", start)
 
         f_base = lam_ir * bases[:b, 0] + lam_vis * bases[b:, 0]  # eq. 3
-        f_detail = w_max[:b] * details[:b, 0] + w_max[b:] * details[b:, 0]  # eq. 10
 
         # One transfer per array; (2b, ...) splits into (infrared b, visible b).
         split = (2, b, height, width)

@@ -59,7 +59,9 @@ def auto_tile(n_images: int, height: int, width: int, device: torch.device) -> i
     return max(STRIDE * 4, int(side) // STRIDE * STRIDE)
 
 
-def tiled_activities(compute, details: torch.Tensor, levels, tile: int, halo: int = DEFAULT_HALO):
+def tiled_activities(
+    compute, details: torch.Tensor, strides, tile: int, halo: int = DEFAULT_HALO
+) -> list[torch.Tensor]:
     """Eq. 4-5 tile by tile.
 
     Parameters
@@ -69,8 +71,9 @@ def tiled_activities(compute, details: torch.Tensor, levels, tile: int, halo: in
         (``feature_activities`` with the network and options bound).
     details : Tensor
         ``(B, 1, H, W)`` detail images.
-    levels : sequence of str
-        The level names, shallow to deep (their strides are ``2, 4, 8, 16, 32``).
+    strides : sequence of int
+        The total stride of each level's feature map (e.g. ``2, 4, 8, 16, 32``), each
+        dividing 32.
     tile, halo : int
         Tile side and halo width in pixels, multiples of 32.
 
@@ -82,9 +85,6 @@ def tiled_activities(compute, details: torch.Tensor, levels, tile: int, halo: in
     """
     if tile % STRIDE or halo % STRIDE:
         raise ValueError(f"tile ({tile}) and halo ({halo}) must be multiples of {STRIDE}")
-    from ..options import LEVELS
-
-    strides = [2 ** (LEVELS.index(name) + 1) for name in levels]
     batch, _, height, width = details.shape
     out = [
         details.new_zeros((batch, 1, -(-height // s), -(-width // s)), dtype=torch.float32)
