@@ -150,6 +150,23 @@ def test_widget_rerun_updates_in_place(qtbot, viewer, small_layers, widget):
     assert first[0].metadata["params"]["kernel_size"] == 9
 
 
+def test_stack_progress_counts_planes(qtbot, viewer, widget):
+    from tests.conftest import textured_pair
+
+    pairs = [textured_pair(seed=s) for s in range(3)]
+    viewer.add_image(np.stack([p[0] for p in pairs]), name="ir")
+    viewer.add_image(np.stack([p[1] for p in pairs]), name="vis")
+    widget.set_options(weights="random", batch_size=1)
+    texts = []
+    worker = widget.run()
+    worker.yielded.connect(lambda _: texts.append(widget.status.value))
+    wait_for_run(qtbot, widget)
+    assert len(texts) == 1 + 4 * 3  # load model, then four stages per plane
+    assert texts[0].startswith("load model (1/13)")
+    assert texts[-1] == "reconstruct (13/13), planes 3/3"
+    assert viewer.layers["fused [ir + vis]"].data.shape == (3, 64, 96)
+
+
 def test_cancel_adds_no_layers(qtbot, viewer, widget):
     viewer.open_sample("napari-resfuse", "street")
     widget.set_options(weights="random")

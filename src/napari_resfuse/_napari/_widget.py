@@ -36,9 +36,10 @@ from napari.utils.notifications import (
     show_info,
     show_warning,
 )
+from qtpy.QtWidgets import QSizePolicy
 
 from ..method.fuse import FusionResult, Progress, iter_fuse
-from ..options import LEVELS, NORMS, FusionOptions
+from ..options import NORMS, FusionOptions
 from .layers import (
     DEFAULT_OUTPUTS,
     MARKER,
@@ -93,6 +94,17 @@ class _FusionWorker(GeneratorWorker):
 
     def _relay_error(self, exc: Exception) -> None:
         """No generic relay: it would add a traceback notification for user errors too."""
+
+
+def _available_levels(options: FusionOptions) -> tuple[str, ...]:
+    """Every feature level of ``options``' backbone (the default ``layers`` take them all)."""
+    return FusionOptions(
+        **{
+            name: getattr(options, name)
+            for name in ("backbone", "variant")
+            if hasattr(options, name)
+        }
+    ).layers
 
 
 def _is_output(layer) -> bool:
@@ -150,7 +162,9 @@ class FusionWidget(Container):
         self.kernel_size = SpinBox(
             label="box filter size", value=defaults.kernel_size, min=3, max=1001, step=2
         )
-        self.levels = Select(label="levels", choices=LEVELS, value=defaults.layers)
+        self.levels = Select(
+            label="levels", choices=_available_levels(defaults), value=defaults.layers
+        )
         self.levels.native.setMaximumHeight(110)
         self.norm = ComboBox(label="norm", choices=NORMS, value=defaults.norm)
         self.weights = ComboBox(label="weights", choices=_WEIGHTS_CHOICES)
@@ -163,7 +177,10 @@ class FusionWidget(Container):
         }
         self.run_button = PushButton(text="Run")
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1, visible=False)
-        self.status = Label(label="", value="")
+        self.status = Label(label="status", value="")
+        self.status.native.setWordWrap(True)
+        self.status.native.setMinimumHeight(3 * self.status.native.fontMetrics().height())
+        self.status.native.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
         self.extend(
             [
                 self.infrared_layer,
@@ -280,6 +297,7 @@ class FusionWidget(Container):
         self.device.value = opts.device
         self.kernel_size.value = opts.kernel_size
         self.infrared_base.value, self.visible_base.value = opts.base_weights
+        self.levels.choices = _available_levels(opts)
         self.levels.value = list(opts.layers)
         self.norm.value = opts.norm
 

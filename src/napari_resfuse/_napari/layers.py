@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..method.fuse import FusionResult, fuse
-from ..options import LEVELS, FusionOptions
+from ..options import FusionOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -53,10 +53,8 @@ DEFAULT_OUTPUTS: tuple[str, ...] = ("fused", "weights")
 #: the layer's original name, used to find it again when a run is repeated).
 MARKER = "napari_resfuse"
 
-#: One fixed colour per level of METHOD.md, so that a level keeps its colour across runs.
-_LEVEL_COLORS = dict(
-    zip(LEVELS, ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"), strict=True)
-)
+#: Label colours, shallow to deep level: a level keeps its colour across runs.
+_LEVEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 _DETAIL_COLORMAP = "PiYG"  # diverging: negative detail green-ish, positive pink
 _WEIGHTS_COLORMAP = "viridis"
 
@@ -336,7 +334,9 @@ def result_layer_data(
             out.append((stack, kwargs, "image"))
     if "winning level" in kinds:
         colors = {None: "transparent", 0: "transparent"}
-        colors.update({i + 1: _LEVEL_COLORS.get(lv, "white") for i, lv in enumerate(result.levels)})
+        colors.update(
+            {i + 1: _LEVEL_COLORS[i % len(_LEVEL_COLORS)] for i in range(len(result.levels))}
+        )
         features = {
             "index": np.arange(1, len(result.levels) + 1),
             "level": list(result.levels),
