@@ -13,7 +13,6 @@ from .options import LEVELS, FusionOptions
 from .sample import load_sample, make_sample_pair
 
 
-
 def fuse_layers(viewer, infrared, visible, **options):
     """Fuse two image layers of a napari viewer and add the outputs as layers.
 
