@@ -212,6 +212,19 @@ def test_layer_lists_follow_add_remove_rename(viewer, widget):
     assert set(widget.visible_layer.choices) - {None} == {thermal, fused, other}
 
 
+def test_plugin_outputs_are_offered_with_their_sources(viewer, widget):
+    from napari_resfuse._napari.layers import MARKER  # the fusion widget's output marker
+
+    image = np.zeros((8, 8), np.uint8)
+    right, left = viewer.add_image(image, name="right"), viewer.add_image(image, name="left")
+    for output in ("fused", "weights"):
+        marker = {"key": output, "output": output, "infrared": "left", "visible": "right"}
+        viewer.add_image(image, name=f"{output} [left + right]", metadata={MARKER: marker})
+    # names give no hint; the fused output's marker names its sources
+    assert widget.infrared_layer.value is left and widget.visible_layer.value is right
+    assert list(widget.fused_layers.value) == [viewer.layers["fused [left + right]"]]
+
+
 def test_store_metrics_in_metadata(viewer, pair):
     ir, vis = pair
     ir_layer, vis_layer = viewer.add_image(ir, name="ir"), viewer.add_image(vis, name="vis")
