@@ -756,17 +756,19 @@ def _run(
         raise
     finally:
         bar(None)
+        # Every task has ended: what is left in the temporary folders is the partial output of
+        # attempts that died; the retried attempts wrote their own.
         for folder in (out, intermediates):
             if mode == "pairs" and folder is not None:
-                _remove_empty(folder / STATE_DIR / "tmp")
+                shutil.rmtree(folder / STATE_DIR / "tmp", ignore_errors=True)
+                _remove_empty(folder / STATE_DIR)
     summary.seconds = time.perf_counter() - start
     return summary
 
 
 def _remove_empty(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not empty (a task still running elsewhere) or gone
+    with contextlib.suppress(OSError):  # not empty (sidecars) or gone
         folder.rmdir()
-        folder.parent.rmdir()  # the state folder of the intermediates holds nothing else
 
 
 def _key(name: str) -> str:

@@ -35,6 +35,11 @@ _TIFF = (".tif", ".tiff")
 _ZARR = (".zarr", ".zr3", ".zarr3")
 
 
+def _is_color(shape) -> bool:
+    # As the engine: a last axis of 3 or 4 is colour (an image side is at least 32 px).
+    return len(shape) >= 3 and shape[-1] in (3, 4)
+
+
 class _FrameReader:
     """Array-like over the frames of a file. Subclasses set ``shape``, ``dtype`` and
     ``frame_ndim`` and implement ``_read(indices) -> (n, *frame_shape)``."""
@@ -62,6 +67,8 @@ class _FrameReader:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_lock"] = state["_handle"] = None  # re-opened in the receiving process
+        if "_data" in state:
+            state["_data"] = None
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -106,23 +113,19 @@ class TiffStack(_FrameReader):
         import tifffile
 
         self.path = Path(path)
+        self._data = None
         with tifffile.TiffFile(self.path) as tif:
             series = tif.series[0]
             page_shape = tuple(series.pages[0].shape)
-            shape = tuple(series.shape)
             n_pages = len(series.pages)
+            self.shape = tuple(series.shape)
             self.dtype = np.dtype(series.dtype)
-        self.frame_ndim = len(page_shape)
-        if shape[len(shape) - len(page_shape) :] != page_shape or n_pages != math.prod(
-            shape[: len(shape) - len(page_shape)]
-        ):
-            # Pages do not map onto frames (e.g. one page holding a whole volume): frames are
-            # the last two axes (plus colour), read from the whole series.
-            self._whole = True
-            self.frame_ndim = 3 if len(shape) > 2 and shape[-1] in (3, 4) else 2
-        else:
-            self._whole = False
-        self.shape = shape
+        # Frames are the last two axes, plus a last axis of 3 or 4 (colour), as for the engine.
+        self.frame_ndim = 3 if _is_color(self.shape) else 2
+        frame_shape = self.shape[self.ndim - self.frame_ndim :]
+        # Pages are frames in the usual stacks; otherwise (one page holding planar colour
+        # samples or a volume) the whole series is read once per process.
+        self._whole = page_shape != frame_shape or n_pages != self.n_frames
 
     def _read(self, indices: np.ndarray) -> np.ndarray:
         import tifffile
@@ -133,8 +136,9 @@ class TiffStack(_FrameReader):
             tif = self._handle
             frame_shape = self.shape[self.ndim - self.frame_ndim :]
             if self._whole:
-                whole = tif.series[0].asarray().reshape((-1, *frame_shape))
-                return whole[indices]
+                if self._data is None:
+                    self._data = tif.series[0].asarray().reshape((-1, *frame_shape))
+                return self._data[indices]
             out = np.empty((len(indices), *frame_shape), self.dtype)
             for n, i in enumerate(indices):
                 out[n] = tif.asarray(series=0, key=int(i))
@@ -145,6 +149,7 @@ class TiffStack(_FrameReader):
             if self._handle is not None:
                 self._handle.close()
                 self._handle = None
+            self._data = None
 
 
 class VideoStack(_FrameReader):
@@ -283,7 +288,8 @@ def _zarr_array(path: Path, component: str | None):
 
 def is_stack(path: str | Path) -> bool:
     """Whether :func:`open_stack` reads ``path`` as a stack rather than as one image: a zarr
-    store, a video, or a TIFF whose first series has more than one frame."""
+    store, a video, or a TIFF whose first series has more than two axes besides colour (so
+    the engine would fuse it plane by plane)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in VIDEO_SUFFIXES or _is_zarr(path):
@@ -292,8 +298,8 @@ def is_stack(path: str | Path) -> bool:
         import tifffile
 
         with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            return len(series.pages) > 1
+            shape = tuple(tif.series[0].shape)
+        return len(shape) > (3 if _is_color(shape) else 2)
     return False
 
 
@@ -355,8 +361,8 @@ def open_stack(path: str | Path, *, frames_per_chunk: int = 1, component: str | 
     reader = stack_reader(path, component=component)
     shape = tuple(reader.shape)
     frame_ndim = getattr(reader, "frame_ndim", None)
-    if frame_ndim is None:  # zarr: colour when the last axis is 3 or 4
-        frame_ndim = 3 if len(shape) > 2 and shape[-1] in (3, 4) else 2
+    if frame_ndim is None:  # zarr
+        frame_ndim = 3 if _is_color(shape) else 2
     n_lead = len(shape) - frame_ndim
     chunks = tuple(
         frames_per_chunk if (axis == n_lead - 1) else 1 if axis < n_lead else size
