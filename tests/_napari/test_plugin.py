@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import urllib.error
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+import pytest
+import torch
 
 from napari_resfuse import fuse_layers, load_sample
 from napari_resfuse._napari import demo
+from napari_resfuse._napari._widget import FusionWidget
 from napari_resfuse._napari.demo import SCREENSHOT, show_or_screenshot
 
 from .conftest import PLUGIN, RUN_TIMEOUT_MS, WIDGET
@@ -104,3 +109,37 @@ def test_interactive_demo_docks_the_widget_and_fuses(qtbot, monkeypatch):
         "layers": ["fused [infrared + visible]"],
         "active": "fused [infrared + visible]",
     }
+
+
+def _readme_scripted_example() -> str | None:
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    return next((b for b in blocks if "fuse_layers(viewer" in b and "napari.run()" in b), None)
+
+
+def test_readme_scripted_example_runs(qapp, monkeypatch, tmp_path):
+    code = _readme_scripted_example()
+    if code is None:
+        pytest.skip("README.md has no scripted napari example yet")
+    import napari
+
+    # offline, with an empty cache: the example must still run (it falls back to random weights)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    monkeypatch.setattr(napari, "run", lambda *a, **k: None)
+    namespace: dict = {}
+    try:
+        exec(compile(code, "README.md", "exec"), namespace)
+        viewer = namespace["viewer"]
+        assert "fused [infrared + visible]" in viewer.layers
+        fused = viewer.layers["fused [infrared + visible]"]
+        assert fused.data.shape == (240, 320)
+        assert isinstance(namespace["widget"], FusionWidget)
+    finally:
+        if "viewer" in namespace:
+            namespace["viewer"].close()

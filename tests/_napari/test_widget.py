@@ -34,6 +34,13 @@ def _shown(field):
     return not field.native.isHidden()
 
 
+def _record_progress(widget, ticks=()):
+    """The status text at each progress report (main thread), with the tick count then."""
+    seen = []
+    widget.progressed.connect(lambda _: seen.append((widget.status.value, len(ticks))))
+    return seen
+
+
 def _errors(notifications):
     return [n for n in notifications if str(n.severity) == "error"]
 
@@ -100,24 +107,28 @@ def test_widget_runs_end_to_end_on_the_sample(qtbot, viewer, widget):
 
     # The event loop must keep running during the fusion: count timer ticks, and when
     # progress reports arrive, while the worker runs.
-    ticks, seen = [], []
+    ticks = []
     timer = QTimer()
     timer.setInterval(10)
     timer.timeout.connect(lambda: ticks.append(widget.is_running))
+    seen = _record_progress(widget, ticks)
     timer.start()
     widget.run_button.native.click()
-    worker = widget._worker
-    assert worker is not None and widget.run_button.text == "Cancel"
-    worker.yielded.connect(lambda p: seen.append((p.stage, p.step, p.total, len(ticks))))
+    assert widget.is_running and widget.run_button.text == "Cancel"
     wait_for_run(qtbot, widget)
     timer.stop()
 
     ticks_while_running = sum(ticks)
     print(f"\nevent loop: {ticks_while_running} timer ticks of 10 ms while the fusion ran")
     assert ticks_while_running >= 3
-    assert [s[0] for s in seen] == ["load model", "decompose", "features", "weights", "reconstruct"]
-    assert seen[-1][1] == seen[-1][2] == 5
-    assert seen[-1][3] > seen[0][3]  # ticks between the first and the last progress report
+    assert [text for text, _ in seen] == [
+        "load model (1/5)",
+        "decompose (2/5)",
+        "features (3/5)",
+        "weights (4/5)",
+        "reconstruct (5/5)",
+    ]
+    assert seen[-1][1] > seen[0][1]  # ticks between the first and the last progress report
     assert widget.run_button.text == "Run" and not _shown(widget.progress)
 
     names = [layer.name for layer in viewer.layers]
@@ -157,10 +168,10 @@ def test_stack_progress_counts_planes(qtbot, viewer, widget):
     viewer.add_image(np.stack([p[0] for p in pairs]), name="ir")
     viewer.add_image(np.stack([p[1] for p in pairs]), name="vis")
     widget.set_options(weights="random", batch_size=1)
-    texts = []
-    worker = widget.run()
-    worker.yielded.connect(lambda _: texts.append(widget.status.value))
+    seen = _record_progress(widget)
+    widget.run()
     wait_for_run(qtbot, widget)
+    texts = [text for text, _ in seen]
     assert len(texts) == 1 + 4 * 3  # load model, then four stages per plane
     assert texts[0].startswith("load model (1/13)")
     assert texts[-1] == "reconstruct (13/13), planes 3/3"
@@ -170,17 +181,17 @@ def test_stack_progress_counts_planes(qtbot, viewer, widget):
 def test_cancel_adds_no_layers(qtbot, viewer, widget):
     viewer.open_sample("napari-resfuse", "street")
     widget.set_options(weights="random")
-    stages = []
+    seen = _record_progress(widget)
 
     def cancel_at_first_stage(progress):
-        stages.append(progress.stage)
-        if len(stages) == 1:
+        if progress.step == 1:
             widget.run_button.native.click()  # the button reads "Cancel" while running
 
-    worker = widget.run()
-    worker.yielded.connect(cancel_at_first_stage)
+    widget.progressed.connect(cancel_at_first_stage)
+    widget.run()
     wait_for_run(qtbot, widget)
 
+    stages = [text.split(" (")[0] for text, _ in seen]
     assert stages[0] == "load model" and "reconstruct" not in stages
     assert [layer.name for layer in viewer.layers] == ["visible", "infrared"]
     assert widget.last_layers == []

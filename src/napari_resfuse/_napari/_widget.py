@@ -36,6 +36,7 @@ from napari.utils.notifications import (
     show_info,
     show_warning,
 )
+from psygnal import Signal
 from qtpy.QtWidgets import QSizePolicy
 
 from ..method.fuse import FusionResult, Progress, iter_fuse
@@ -138,6 +139,11 @@ class FusionWidget(Container):
     values last given to :meth:`set_options`, or their defaults. The Run button becomes Cancel
     while a run is in progress; :meth:`run` while one is running is refused with a notification.
     """
+
+    #: Emitted in the main thread with each :class:`~napari_resfuse.Progress` of a run.
+    progressed = Signal(object)
+    #: Emitted in the main thread when a run has ended (done, cancelled or failed).
+    run_finished = Signal()
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
@@ -376,6 +382,7 @@ class FusionWidget(Container):
         if progress.n_planes > 1:
             text += f", planes {progress.planes_done}/{progress.n_planes}"
         self.status.value = text
+        self.progressed.emit(progress)
 
     def _on_returned(self, result: FusionResult, job: FusionJob, outputs: tuple[str, ...]):
         if self._cancelled:  # finished before the cancel reached it: still add nothing
@@ -408,3 +415,4 @@ class FusionWidget(Container):
         self.progress.visible = False
         if self._cancelled:
             self.status.value = "cancelled: no layers added"
+        self.run_finished.emit()

@@ -98,10 +98,9 @@ def _run_and_wait(widget) -> bool:
 
     notification_manager.notification_ready.connect(report)
     try:
-        worker = widget.run()
-        if worker is not None and widget.is_running:
-            loop = QEventLoop()
-            worker.finished.connect(loop.quit)
+        loop = QEventLoop()
+        widget.run_finished.connect(loop.quit)  # emitted from the event loop: cannot be missed
+        if widget.run() is not None:
             loop.exec_()
     finally:
         notification_manager.notification_ready.disconnect(report)
@@ -133,9 +132,8 @@ def show_or_screenshot(out_dir: Path, weights: str, *, display: bool | None = No
         import napari
 
         viewer, widget = _open_demo_viewer(weights, show=True)
-        worker = widget.run()  # in a thread: the window shows its progress
-        if worker is not None:
-            worker.finished.connect(lambda: _show_fused(viewer))
+        widget.run_finished.connect(lambda: _show_fused(viewer))
+        widget.run()  # in a thread: the window shows its progress
         napari.run()
         return None
 
