@@ -57,6 +57,11 @@ def test_docked_widget_reads_its_defaults_from_fusion_options(widget):
     assert widget.run_button.text == "Run"
 
 
+def test_widget_made_directly_lists_image_layers(viewer, small_layers):
+    widget = FusionWidget(viewer)  # not through napari's plugin proxy
+    assert (widget.infrared_layer.value, widget.visible_layer.value) == small_layers
+
+
 def test_options_round_trip(widget, tmp_path):
     path = tmp_path / "my.pth"
     opts = FusionOptions(
@@ -240,6 +245,16 @@ def test_offline_imagenet_weights_give_the_engines_instructions(
     assert "resnet152-394f9c45.pth" in error.message
     assert not isinstance(error, ErrorNotification)
     assert len(viewer.layers) == 2
+
+
+def test_option_warnings_are_notifications(qtbot, viewer, small_layers, widget, notifications):
+    widget.set_options(weights="random")
+    widget.infrared_base.value = 0.7  # with 0.4: sums to 1.1
+    assert widget.run() is not None
+    wait_for_run(qtbot, widget)
+    warnings = [n for n in notifications if str(n.severity) == "warning"]
+    assert len(warnings) == 1 and "do not sum to 1" in warnings[0].message
+    assert viewer.layers["fused [ir + vis]"].metadata["params"]["base_weights"] == [0.7, 0.4]
 
 
 def test_bad_layers_are_a_notification_and_start_nothing(viewer, widget, notifications):

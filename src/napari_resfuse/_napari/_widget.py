@@ -91,10 +91,13 @@ def _fusion_steps(job: FusionJob) -> Generator[Progress, None, FusionResult]:
 
 
 class _FusionWorker(GeneratorWorker):
-    """napari's generator worker; the widget reports errors itself (see ``_on_errored``)."""
+    """napari's generator worker; the widget reports errors and warnings itself."""
 
     def _relay_error(self, exc: Exception) -> None:
         """No generic relay: it would add a traceback notification for user errors too."""
+
+    def _relay_warning(self, show_warn_args: tuple) -> None:
+        """No generic relay: ``FusionWidget._on_warned`` shows them once."""
 
 
 def _available_levels(options: FusionOptions) -> tuple[str, ...]:
@@ -357,6 +360,7 @@ class FusionWidget(Container):
         worker.returned.connect(lambda result: self._on_returned(result, job, outputs))
         worker.aborted.connect(self._on_aborted)
         worker.errored.connect(self._on_errored)
+        worker.warned.connect(self._on_warned)
         worker.finished.connect(self._on_finished)
         self._worker, self._cancelled = worker, False
         self.run_button.text = "Cancel"
@@ -407,6 +411,9 @@ class FusionWidget(Container):
             show_error(f"napari-resfuse: {exc}")
         else:  # a bug: napari's error notification, with the traceback in its details
             notification_manager.receive_error(type(exc), exc, exc.__traceback__)
+
+    def _on_warned(self, show_warn_args: tuple) -> None:
+        show_warning(f"napari-resfuse: {show_warn_args[0]}")  # (message, category, ...)
 
     def _on_finished(self) -> None:
         self._worker = None
