@@ -2,15 +2,46 @@
 
 Zhang, Li, Zhu & Du (2022), "An infrared and visible image fusion algorithm based on
 ResNet-152", as specified in METHOD.md. This module is the public API; nothing imported here
-imports napari or Qt.
+imports napari or Qt, and torch is imported only when a name that needs it is first used (so
+``import napari_resfuse.metrics`` or ``resfuse metrics`` start quickly).
 """
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .method.backbones import WeightsNotAvailableError, clear_cache, imagenet_weights_file
-from .method.fuse import STAGES, FusionCancelled, FusionResult, Progress, fuse, iter_fuse
-from .options import LEVELS, FusionOptions
-from .sample import load_sample, make_sample_pair
+# Public name -> module that defines it (imported on first access, PEP 562).
+_EXPORTS = {
+    "fuse": ".method.fuse",
+    "iter_fuse": ".method.fuse",
+    "FusionResult": ".method.fuse",
+    "FusionCancelled": ".method.fuse",
+    "Progress": ".method.fuse",
+    "STAGES": ".method.fuse",
+    "WeightsNotAvailableError": ".method.backbones",
+    "clear_cache": ".method.backbones",
+    "imagenet_weights_file": ".method.backbones",
+    "FusionOptions": ".options",
+    "LEVELS": ".options",
+    "load_sample": ".sample",
+    "make_sample_pair": ".sample",
+    "fuse_lazy": ".lazy",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'napari_resfuse' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 
 def fuse_layers(viewer, infrared, visible, **options):
@@ -25,20 +56,4 @@ def fuse_layers(viewer, infrared, visible, **options):
     return _fuse_layers(viewer, infrared, visible, **options)
 
 
-__all__ = [
-    "LEVELS",
-    "STAGES",
-    "FusionCancelled",
-    "FusionOptions",
-    "FusionResult",
-    "Progress",
-    "WeightsNotAvailableError",
-    "__version__",
-    "clear_cache",
-    "fuse",
-    "fuse_layers",
-    "imagenet_weights_file",
-    "iter_fuse",
-    "load_sample",
-    "make_sample_pair",
-]
+__all__ = ["__version__", "fuse_layers", *_EXPORTS]
