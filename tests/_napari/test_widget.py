@@ -275,3 +275,16 @@ def test_bad_options_are_a_notification(viewer, small_layers, widget, notificati
     assert widget.run() is None
     (error,) = _errors(notifications)
     assert ("layers must be" in error.message) or ("weights file" in error.message)
+
+
+def test_store_metrics_puts_them_in_the_fused_layers_metadata(qtbot, viewer, small_layers, widget):
+    from napari_resfuse.metrics import METRIC_NAMES
+
+    widget.set_options(weights="random", layers=("conv1", "conv2_1"))
+    widget.store_metrics.value = True
+    widget.run()
+    wait_for_run(qtbot, widget)
+    fused = widget.last_layers[0]
+    qtbot.waitUntil(lambda: "metrics" in fused.metadata, timeout=120_000)
+    assert list(fused.metadata["metrics"]) == list(METRIC_NAMES)
+    assert 0.0 < fused.metadata["metrics"]["ssim_sum"] <= 2.0

@@ -158,6 +158,8 @@ class FusionWidget(Container):
         self._cancelled = False
         #: The layers the last completed run added or updated.
         self.last_layers: list = []
+        #: The worker computing metrics for "store metrics" (None before the first).
+        self.metrics_worker = None
 
         defaults = self._options
         self.infrared_layer = ComboBox(label="infrared", choices=self._image_layers, nullable=True)
@@ -184,6 +186,9 @@ class FusionWidget(Container):
             kind: CheckBox(text=kind, value=kind in DEFAULT_OUTPUTS, enabled=kind != "fused")
             for kind in OUTPUTS
         }
+        self.store_metrics = CheckBox(
+            text="store metrics in the fused layer's metadata", value=False
+        )
         self.run_button = PushButton(text="Run")
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1, visible=False)
         self.status = Label(label="status", value="")
@@ -209,6 +214,7 @@ class FusionWidget(Container):
                     labels=False,
                     layout="vertical",
                 ),
+                self.store_metrics,
                 self.run_button,
                 self.progress,
                 self.status,
@@ -401,6 +407,26 @@ class FusionWidget(Container):
         seconds = result.timings.get("total", float("nan"))
         note = "" if result.params.get("pretrained", True) else " (random weights: testing only)"
         self.status.value = f"done in {seconds:.1f} s on {result.params['device']}{note}"
+        if self.store_metrics.value:
+            self._store_metrics(job)
+
+    def _store_metrics(self, job: FusionJob) -> None:
+        """Compute the fused layer's metrics in a thread worker; they land in its metadata."""
+        from ._metrics_widget import store_metrics_in_metadata
+
+        fused = self.last_layers[0]  # the fused layer always comes first
+        worker = create_worker(
+            store_metrics_in_metadata, fused, job.infrared_layer, job.visible_layer
+        )
+        worker.returned.connect(
+            lambda metrics: setattr(
+                self.status, "value", f"{self.status.value}; {len(metrics)} metrics stored"
+            )
+        )
+        worker.errored.connect(lambda exc: show_error(f"napari-resfuse: metrics: {exc}"))
+        worker.warned.connect(self._on_warned)
+        self.metrics_worker = worker
+        worker.start()
 
     def _on_aborted(self) -> None:
         self.status.value = "cancelled: no layers added"
