@@ -315,9 +315,11 @@ def test_cli_writes_the_report(tmp_path, capsys):
     assert "Mean over 2 pair(s)" in captured.out and "qabf" in captured.out
     assert "compare" in captured.err and "fused 4 image(s), reused 0" in captured.err
     assert {p.name for p in out.iterdir()} == {"fused", "metrics.csv", "metrics.md", "grid.png"}
-    assert main([*argv, "--metrics", "entropy", "--quiet"]) == 0
+    assert iio.imread(out / "grid.png").shape[1] == 4 * (SHAPE[1] + 4) + 4
+    assert main([*argv, "--metrics", "entropy", "--quiet", "--grid-columns", "2"]) == 0
     captured = capsys.readouterr()
     assert "fused 0 image(s), reused 4" in captured.err and "compare:" not in captured.err
+    assert iio.imread(out / "grid.png").shape[1] == 2 * (SHAPE[1] + 4) + 4
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
@@ -339,3 +341,28 @@ def test_cli_parses_per_backbone_weights():
         "resnet152": "a.pth",
         "vgg19": "random",
     }
+
+
+def test_grid_wraps_long_rows():
+    values = [51, 102, 153, 204, 128]
+    images = [np.full((10, 20), v / 255.0) for v in values]
+    columns = ["a", "b", "c", "d", "e"]
+    pad = 4
+    flat = np.asarray(cmp.grid_image([("p", images)], columns))
+    assert flat.shape[1] == 5 * (20 + pad) + pad
+    wrapped = np.asarray(cmp.grid_image([("p", images)], columns, wrap=2))
+    assert wrapped.shape[1] == 2 * (20 + pad) + pad
+
+    def top_of_block(value, x):
+        rows = [
+            y
+            for y in range(wrapped.shape[0] - 9)
+            if np.all(wrapped[y : y + 10, x : x + 20] == value)
+        ]
+        assert len(rows) == 1, (value, x, rows)
+        return rows[0]
+
+    tops = [top_of_block(v, pad + (k % 2) * (20 + pad)) for k, v in enumerate(values)]
+    assert tops[0] == tops[1] < tops[2] == tops[3] < tops[4]  # lines of 2, 2 and 1 images
+    with pytest.raises(ValueError, match="wrap must be a positive integer"):
+        cmp.grid_image([("p", images)], columns, wrap=0)

@@ -600,6 +600,7 @@ def iter_compare(
     device: str = "auto",
     metrics: Iterable[str] | None = None,
     cell_width: int = 160,
+    grid_columns: int | None = None,
     digits: int = 4,
 ) -> Generator[CompareProgress, None, CompareReport]:
     """:func:`compare`, yielding a :class:`CompareProgress` at the start and after each pair
@@ -612,6 +613,10 @@ def iter_compare(
     metric_names = _metric_names(metrics)
     if isinstance(cell_width, bool) or int(cell_width) != cell_width or cell_width < 16:
         raise ValueError(f"cell_width must be an integer >= 16; got {cell_width!r}")
+    if grid_columns is not None and (
+        isinstance(grid_columns, bool) or int(grid_columns) != grid_columns or grid_columns < 1
+    ):
+        raise ValueError(f"grid_columns must be a positive integer or None; got {grid_columns!r}")
     pairs = find_pairs(pairs_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -682,9 +687,10 @@ def iter_compare(
     report.markdown.write_text(
         _report_markdown(report, metric_names, weights, seed, digits), encoding="utf-8"
     )
-    grid_image(grid_rows, ["infrared", "visible", *names], cell_width=int(cell_width)).save(
-        report.grid
+    grid = grid_image(
+        grid_rows, ["infrared", "visible", *names], cell_width=int(cell_width), wrap=grid_columns
     )
+    grid.save(report.grid, optimize=True)
     step += 1
     yield CompareProgress(step, total, None, None, "report")
     return report
@@ -700,6 +706,7 @@ def compare(
     device: str = "auto",
     metrics: Iterable[str] | None = None,
     cell_width: int = 160,
+    grid_columns: int | None = None,
     digits: int = 4,
     progress: Callable[[CompareProgress], Any] | None = None,
 ) -> CompareReport:
@@ -730,6 +737,9 @@ def compare(
         Metric names (:data:`napari_resfuse.metrics.METRIC_NAMES`); all by default.
     cell_width : int
         Width in pixels of each image in the grid (images are shrunk, never enlarged).
+    grid_columns : int, optional
+        At most this many images per line of the grid; a pair's row wraps onto more lines
+        (each under its images' titles). Default: one line per pair.
     digits : int
         Decimal places in the Markdown tables.
     progress : callable, optional
@@ -769,6 +779,7 @@ def compare(
         device=device,
         metrics=metrics,
         cell_width=cell_width,
+        grid_columns=grid_columns,
         digits=digits,
     )
     while True:
@@ -883,6 +894,7 @@ def grid_image(
     columns: Sequence[str],
     *,
     cell_width: int = 160,
+    wrap: int | None = None,
     font_size: int = 13,
 ):
     """A labelled picture grid: one row per pair, one column per image.
@@ -894,19 +906,27 @@ def grid_image(
     columns : sequence of str
         The column titles.
     cell_width : int
-        Width of each image; taller or wider images are shrunk to it (never enlarged).
+        Width of each image; wider images are shrunk to it (never enlarged).
+    wrap : int, optional
+        At most this many images per line: a longer row continues on the next lines, each line
+        under the titles of its images (for a narrow picture of many methods). Default: no
+        wrapping, one line per row under one header.
     font_size : int
         Text size of the titles.
 
     Returns
     -------
     PIL.Image.Image
-        A greyscale (``"L"``) image: column titles on top, each row under its title.
+        A greyscale (``"L"``) image: column titles on top (above every line when wrapped), each
+        row under its title.
     """
     from PIL import Image, ImageDraw
 
     if not rows:
         raise ValueError("rows: nothing to draw")
+    per_line = len(columns) if wrap is None else int(wrap)
+    if per_line < 1:
+        raise ValueError(f"wrap must be a positive integer or None; got {wrap!r}")
     font = _font(font_size)
     pad = 4
     probe = ImageDraw.Draw(Image.new("L", (1, 1)))
@@ -930,20 +950,36 @@ def grid_image(
         scaled_rows.append((title, cells, size))
     col_width = max(size[0] for _, _, size in scaled_rows)
     col_width = max(col_width, *(min(text_size(c)[0], cell_width) for c in columns))
-    canvas_w = len(columns) * (col_width + pad) + pad
-    canvas_h = line + sum(line + size[1] + pad for _, _, size in scaled_rows)
+    starts = range(0, len(columns), per_line)
+    wrapped = len(starts) > 1
+    canvas_w = min(per_line, len(columns)) * (col_width + pad) + pad
+    lines_per_row = len(starts) * (2 if wrapped else 1)  # (captions +) images per chunk
+    canvas_h = (0 if wrapped else line) + sum(
+        line + len(starts) * (size[1] + pad) + (lines_per_row - len(starts)) * line
+        for _, _, size in scaled_rows
+    )
     canvas = Image.new("L", (canvas_w, canvas_h), 255)
     draw = ImageDraw.Draw(canvas)
-    for k, title in enumerate(columns):
-        label = _clip_text(title, col_width, text_size)
-        draw.text((pad + k * (col_width + pad), pad), label, fill=0, font=font)
-    y = line
+
+    def captions(y: int, first: int) -> None:
+        for k, title in enumerate(columns[first : first + per_line]):
+            label = _clip_text(title, col_width, text_size)
+            draw.text((pad + k * (col_width + pad), y + pad), label, fill=0, font=font)
+
+    y = 0
+    if not wrapped:
+        captions(0, 0)
+        y = line
     for title, cells, size in scaled_rows:
         draw.text((pad, y + pad), title, fill=0, font=font)
         y += line
-        for k, cell in enumerate(cells):
-            canvas.paste(cell, (pad + k * (col_width + pad), y))
-        y += size[1] + pad
+        for first in starts:
+            if wrapped:
+                captions(y, first)
+                y += line
+            for k, cell in enumerate(cells[first : first + per_line]):
+                canvas.paste(cell, (pad + k * (col_width + pad), y))
+            y += size[1] + pad
     return canvas
 
 

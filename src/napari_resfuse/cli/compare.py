@@ -85,6 +85,12 @@ def register(subparsers) -> argparse.ArgumentParser:
         "--cell-width", type=int, default=160, help="width of each image in grid.png (px)"
     )
     parser.add_argument(
+        "--grid-columns",
+        type=int,
+        metavar="N",
+        help="at most N images per line of grid.png; longer rows wrap (default: no wrapping)",
+    )
+    parser.add_argument(
         "--digits", type=int, default=4, help="decimal places in the tables (default: 4)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -133,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         metrics=args.metrics,
         cell_width=args.cell_width,
+        grid_columns=args.grid_columns,
         digits=args.digits,
     )
     bar = None
