@@ -275,3 +275,12 @@ def test_lazy_arrays_compute_on_worker_processes(client):
     lazy = fuse_lazy(ir, vis, planes_per_block=2, **FAST)
     remote = client.compute(lazy.fused[1:3], sync=True)
     np.testing.assert_array_equal(remote, lazy.fused[1:3].compute(scheduler="sync"))
+
+
+def test_workers_of_a_multi_gpu_machine_get_their_own_gpu():
+    from napari_resfuse.batch import _worker_device
+
+    assert [_worker_device("auto", n, 4) for n in (0, 1, 5)] == ["cuda:0", "cuda:1", "cuda:1"]
+    assert _worker_device("auto", "tcp-worker-3", 2) == "cuda:1"
+    assert _worker_device("auto", 1, 1) is None  # one GPU: "auto" finds it
+    assert _worker_device("cpu", 1, 4) is None  # an explicit device is kept

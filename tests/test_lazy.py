@@ -17,7 +17,7 @@ import tifffile
 
 from napari_resfuse import FusionCancelled, fuse
 from napari_resfuse.io import from_unit_range
-from napari_resfuse.lazy import OUTPUTS, fuse_lazy, fuse_planes, save_lazy
+from napari_resfuse.lazy import OUTPUTS, fuse_lazy, fuse_planes, iter_save_lazy, save_lazy
 from napari_resfuse.options import FusionOptions
 from napari_resfuse.stacks import FolderStack, TiffStack, is_stack, open_stack
 
@@ -174,7 +174,7 @@ def test_save_lazy_zarr_tiff_progress_cancel(tmp_path):
         outputs=("fused", "weights"),
         progress=lambda *a: seen.append(a),
     )
-    assert seen == [(1, 3), (2, 3), (3, 3)]
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
     group = zarr.open_group(str(path), mode="r")
     np.testing.assert_array_equal(group["fused"][:], lazy.fused.compute())
     np.testing.assert_array_equal(group["weights"][:], lazy.weights.compute())
@@ -192,10 +192,16 @@ def test_save_lazy_zarr_tiff_progress_cancel(tmp_path):
 
     calls = []
     with pytest.raises(FusionCancelled):
-        save_lazy(lazy, tmp_path / "cancelled.zarr", cancel=lambda: len(calls) >= 1,
+        save_lazy(lazy, tmp_path / "cancelled.zarr", cancel=lambda: len(calls) >= 2,
                   progress=lambda *a: calls.append(a))  # fmt: skip
-    assert calls == [(1, 3)]
+    assert calls == [(0, 3), (1, 3)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif", "out.zarr"]  # no partial
+    # The generator form (for a napari thread worker): closing it is cancelling.
+    runner = iter_save_lazy(lazy, tmp_path / "closed.zarr")
+    assert next(runner) == (0, 3) and next(runner) == (1, 3)
+    assert any(p.name.startswith(".closed.zarr.partial") for p in tmp_path.iterdir())
+    runner.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif", "out.zarr"]
 
 
 def test_stack_readers(tmp_path):

@@ -34,6 +34,7 @@ import shutil
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +68,7 @@ _IR_NAMES = ("infrared", "ir", "lwir", "thermal", "tir")
 _VIS_NAMES = ("visible", "vis", "rgb", "optical", "vi")
 
 # Per-process state of a worker (reported by worker_state()).
-_WORKER = {"tasks": 0, "load_error": None}
+_WORKER: dict[str, Any] = {"tasks": 0, "load_error": None, "device": None}
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,9 +159,12 @@ class ModelPlugin(WorkerPlugin):
     """Builds the network once in each worker process, when the worker starts.
 
     A ``distributed`` worker plugin (registered by :func:`run_batch`): it sets the number of
-    torch threads (for worker processes sharing a machine) and loads the network into the
-    engine's per-process cache, so every task of the worker reuses it; a worker restarted after
-    a crash loads it again. A loading error is kept and raised by the tasks, which list it.
+    torch threads (for worker processes sharing a machine), gives each worker of a machine with
+    several GPUs its own GPU (``device="auto"``: GPU ``worker number mod GPU count``), and loads
+    the network into the engine's per-process cache, so every task of the worker reuses it; a
+    worker restarted after a crash loads it again. A loading error (weights not available) is
+    kept for :func:`worker_state`; the tasks then fail with the same error, listed in the
+    summary.
     """
 
     name = "napari-resfuse-model"
@@ -172,19 +176,22 @@ class ModelPlugin(WorkerPlugin):
         self.torch_threads = torch_threads
 
     async def setup(self, worker=None) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.load)
+        name = getattr(worker, "name", None)
+        await asyncio.get_running_loop().run_in_executor(None, self.load, name)
 
     def teardown(self, worker=None) -> None:
         pass
 
-    def load(self) -> None:
+    def load(self, worker_name=None) -> None:
         import torch
 
         from .method.backbones import get_feature_network
 
         if self.torch_threads:
             torch.set_num_threads(self.torch_threads)
-        opts = self.options
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        _WORKER["device"] = _worker_device(self.options.device, worker_name, gpus)
+        opts = _worker_options(self.options)
         try:
             get_feature_network(
                 opts.backbone, opts.weights, seed=opts.seed, layers=opts.layers, device=opts.device
@@ -192,6 +199,21 @@ class ModelPlugin(WorkerPlugin):
             _WORKER["load_error"] = None
         except Exception as exc:  # reported by the tasks, which fail with this message
             _WORKER["load_error"] = f"{type(exc).__name__}: {exc}"
+
+
+def _worker_device(device: str, worker_name, gpus: int) -> str | None:
+    """The GPU of worker ``worker_name`` when ``device`` is "auto" and the machine has several
+    (LocalCluster names its workers 0, 1, ...); None: keep ``device``."""
+    if device != "auto" or gpus < 2 or worker_name is None:
+        return None
+    tail = str(worker_name).rsplit("-", 1)[-1]
+    index = int(tail) if tail.isdigit() else zlib.crc32(str(worker_name).encode())
+    return f"cuda:{index % gpus}"
+
+
+def _worker_options(options: FusionOptions) -> FusionOptions:
+    device = _WORKER.get("device")
+    return options.replace(device=device) if device and options.device == "auto" else options
 
 
 def worker_state() -> dict[str, Any]:
@@ -207,6 +229,7 @@ def worker_state() -> dict[str, Any]:
         "tasks": _WORKER["tasks"],
         "torch_threads": torch.get_num_threads(),
         "load_error": _WORKER["load_error"],
+        "device": _WORKER["device"],
     }
 
 
@@ -236,6 +259,7 @@ def _pair_task(
 
     _WORKER["tasks"] += 1
     start = time.perf_counter()
+    options = _worker_options(options)
     try:
         ir, vis = read_image(ir_path), read_image(vis_path)
         result = fuse(ir, vis, options)
@@ -294,6 +318,7 @@ def _frames_task(
 
     _WORKER["tasks"] += 1
     start = time.perf_counter()
+    options = _worker_options(options)
     try:
         result = fuse_planes(ir_reader[lead], vis_reader[lead], options)
     except (ValueError, FileNotFoundError) as exc:
@@ -401,7 +426,7 @@ def start_client(scheduler: str = "processes", workers: int | None = None) -> It
         raise ValueError(f"workers must be a positive integer, got {workers}")
     if scheduler in ("processes", "threads"):
         n = workers or _default_workers()
-        dashboard = ":0" if _has_bokeh() else None
+        dashboard = ":0"  # a free port (without bokeh: health checks only, no dashboard)
         if scheduler == "processes":
             cluster = LocalCluster(
                 n_workers=n,

@@ -21,7 +21,7 @@ import shutil
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ __all__ = [
     "LazyFusion",
     "fuse_lazy",
     "fuse_planes",
+    "iter_save_lazy",
     "save_lazy",
 ]
 
@@ -491,6 +492,78 @@ def _block_slices(lazy: LazyFusion, idx: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(out)
 
 
+def iter_save_lazy(
+    lazy: LazyFusion,
+    path: str | os.PathLike,
+    *,
+    outputs: Sequence[str] = ("fused",),
+    dtype=None,
+    overwrite: bool = False,
+) -> Generator[tuple[int, int], None, Path]:
+    """:func:`save_lazy` as a generator: yields ``(blocks_done, blocks_total)`` before the first
+    block and after each one, and returns the path.
+
+    Closing the generator (or not resuming it) stops the run between blocks and removes the
+    partial output; this is the shape a napari ``thread_worker`` wants (its ``quit()`` closes
+    the generator; each yield is a progress event). Arguments are checked when this is called.
+    """
+    path = Path(path)
+    outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs)
+    unknown = [name for name in outputs if name not in OUTPUTS]
+    if not outputs or unknown:
+        raise ValueError(f"outputs must be a non-empty subset of {OUTPUTS}, got {outputs!r}")
+    tiff = path.suffix.lower() in (".tif", ".tiff")
+    if tiff and len(outputs) != 1:
+        raise ValueError(
+            f"a TIFF file holds one output, got {len(outputs)} ({', '.join(outputs)}): write a "
+            "zarr store for several"
+        )
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it")
+    out_dtype = None if dtype is None else np.dtype(dtype)
+    return _save_blocks(lazy, path, outputs, out_dtype, tiff)
+
+
+def _save_blocks(lazy, path: Path, outputs, out_dtype, tiff: bool):
+    from .io import from_unit_range
+
+    def convert(name: str, block: np.ndarray) -> np.ndarray:
+        if name == "fused" and out_dtype is not None:
+            return from_unit_range(block, out_dtype)
+        return block
+
+    arrays = {name: getattr(lazy, name) for name in outputs}
+    dtypes = {
+        name: (out_dtype if name == "fused" and out_dtype is not None else arrays[name].dtype)
+        for name in outputs
+    }
+    grid = list(np.ndindex(*lazy.numblocks))
+    n_lead = len(lazy.shape) - 2
+    tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
+    try:
+        if tiff:
+            sink = {name: np.empty(arrays[name].shape, dtypes[name]) for name in outputs}
+        else:
+            sink = _create_zarr(tmp, lazy, arrays, dtypes)
+        yield 0, len(grid)
+        for done, idx in enumerate(grid, start=1):
+            lead = _block_slices(lazy, idx)
+            blocks = _compute_block(arrays, idx, n_lead)
+            for name, block in blocks.items():
+                sink[name][(slice(None),) * _prefix_ndim(name) + lead] = convert(name, block)
+            yield done, len(grid)
+        if tiff:
+            import tifffile
+
+            (name,) = outputs
+            tifffile.imwrite(tmp, sink[name])
+        _replace(tmp, path)
+    except BaseException:  # an error, or the generator closed (cancel): no partial output
+        _remove(tmp)
+        raise
+    return path
+
+
 def save_lazy(
     lazy: LazyFusion,
     path: str | os.PathLike,
@@ -520,8 +593,8 @@ def save_lazy(
         ``io.output_dtype(*lazy.input_dtypes)`` for the inputs' bit depth). Other outputs stay
         float32 (``winning_level`` uint8).
     progress : callable, optional
-        Called as ``progress(blocks_done, blocks_total)`` after each block (in the calling
-        thread).
+        Called as ``progress(blocks_done, blocks_total)`` before the first block and after each
+        block (in the calling thread).
     cancel : callable, optional
         Called before each block; when it returns True, the partial output is removed and
         :class:`~napari_resfuse.FusionCancelled` is raised.
@@ -541,60 +614,19 @@ def save_lazy(
     FileExistsError
         ``path`` exists and ``overwrite`` is False.
     """
-    from .io import from_unit_range
-
-    path = Path(path)
-    outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs)
-    unknown = [name for name in outputs if name not in OUTPUTS]
-    if not outputs or unknown:
-        raise ValueError(f"outputs must be a non-empty subset of {OUTPUTS}, got {outputs!r}")
-    tiff = path.suffix.lower() in (".tif", ".tiff")
-    if tiff and len(outputs) != 1:
-        raise ValueError(
-            f"a TIFF file holds one output, got {len(outputs)} ({', '.join(outputs)}): write a "
-            "zarr store for several"
-        )
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it")
-    out_dtype = None if dtype is None else np.dtype(dtype)
-
-    def convert(name: str, block: np.ndarray) -> np.ndarray:
-        if name == "fused" and out_dtype is not None:
-            return from_unit_range(block, out_dtype)
-        return block
-
-    arrays = {name: getattr(lazy, name) for name in outputs}
-    dtypes = {
-        name: (out_dtype if name == "fused" and out_dtype is not None else arrays[name].dtype)
-        for name in outputs
-    }
-    grid = list(np.ndindex(*lazy.numblocks))
-    n_lead = len(lazy.shape) - 2
-    tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
+    runner = iter_save_lazy(lazy, path, outputs=outputs, dtype=dtype, overwrite=overwrite)
     try:
-        if tiff:
-            sink = {name: np.empty(arrays[name].shape, dtypes[name]) for name in outputs}
-        else:
-            sink = _create_zarr(tmp, lazy, arrays, dtypes)
-        for done, idx in enumerate(grid):
-            if cancel is not None and cancel():
-                raise FusionCancelled(f"saving to {str(path)!r} was cancelled")
-            lead = _block_slices(lazy, idx)
-            blocks = _compute_block(arrays, idx, n_lead)
-            for name, block in blocks.items():
-                sink[name][(slice(None),) * _prefix_ndim(name) + lead] = convert(name, block)
+        while True:
+            try:
+                done, total = next(runner)
+            except StopIteration as stop:
+                return stop.value
             if progress is not None:
-                progress(done + 1, len(grid))
-        if tiff:
-            import tifffile
-
-            (name,) = outputs
-            tifffile.imwrite(tmp, sink[name])
-        _replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
-    return path
+                progress(done, total)
+            if done < total and cancel is not None and cancel():
+                raise FusionCancelled(f"saving to {str(path)!r} was cancelled")
+    finally:
+        runner.close()  # after a cancel or an error: removes the partial output
 
 
 def _prefix_ndim(name: str) -> int:
