@@ -106,8 +106,10 @@ def _l1(features: torch.Tensor) -> torch.Tensor:
     return features.abs().sum(dim=1, keepdim=True)
 
 
-def _pair_tensor(ir: np.ndarray, vis: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.stack([ir, vis])[:, None]).to(device)  # (2, 1, H, W) float64
+def _pair_tensor(ir: np.ndarray, vis: np.ndarray) -> torch.Tensor:
+    """``(2, 1, H, W)`` float64 on the CPU: only the network runs on the chosen device (so the
+    float64 steps also work on devices without float64, such as MPS)."""
+    return torch.from_numpy(np.stack([ir, vis])[:, None])
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,17 +238,17 @@ def vgg19_li2018(
     nodes = tuple(f"features.{VGG19_LAYERS[name][0]}" for name in layers)
     network = get_feature_network("vgg19", weights, seed=seed, nodes=nodes, device=dev)
 
-    sources = _pair_tensor(ir, vis, dev)  # (2, 1, H, W) float64
+    sources = _pair_tensor(ir, vis)  # (2, 1, H, W) float64
     low, detail = tikhonov_lowpass(sources, lam, pad)  # eq. (base, detail), float64
     fused_base = (low[0, 0] + low[1, 0]) / 2.0
     size = tuple(ir.shape)
     with torch.inference_mode():
-        images = detail.float().expand(-1, 3, -1, -1)  # (2, 3, H, W), single as in the code
+        images = detail.float().to(dev).expand(-1, 3, -1, -1)  # (2, 3, H, W), single
         features = _vgg_features(network, images, layers)
         candidates, level_weights = [], []
         for name, feature in zip(layers, features, strict=True):
             unit = VGG19_LAYERS[name][1]
-            energy = _l1(feature).double()  # (2, 1, h, w)
+            energy = _l1(feature).cpu().double()  # (2, 1, h, w), summed in single
             energy = F.avg_pool2d(energy, 3, stride=1, padding=1, count_include_pad=True)
             w_ir, w_vis = _ratio(energy[0:1], energy[1:2])  # (1, 1, h, w), NaN where 0 / 0
             w = block_replicate(torch.cat([w_ir, w_vis]), unit, size)[:, 0]  # (2, H, W)
@@ -499,10 +501,10 @@ def resnet50_zca(
     node = ZCA_LEVELS[level]
     network = get_feature_network("resnet50", weights, seed=seed, nodes=(node,), device=dev)
 
-    sources = _pair_tensor(ir, vis, dev)  # (2, 1, H, W) float64
+    sources = _pair_tensor(ir, vis)  # (2, 1, H, W) float64
     with torch.inference_mode():
-        images = sources.float().expand(-1, 3, -1, -1)  # single, as in the code
-        features = network.module(images)[node].double()  # (2, C, h, w)
+        images = sources.float().to(dev).expand(-1, 3, -1, -1)  # single, as in the code
+        features = network.module(images)[node].cpu().double()  # (2, C, h, w)
         whitened = _zca(features, eps)
         activity = F.avg_pool2d(  # sum over the window / block², zeros outside
             _l1(whitened), block, stride=1, padding=block // 2, count_include_pad=True
