@@ -147,3 +147,10 @@ def test_arrange_grid_puts_the_given_layers_first(viewer):
     n_columns = _grid(viewer).actual_shape(viewer.layers)[1]
     cells = [_grid_cell(viewer, layer) for layer in order]
     assert [row * n_columns + col for row, col in cells] == [0, 1, 2]
+
+
+def test_the_plugin_menu_docks_the_widget(viewer, small_layers):
+    # As Plugins > napari-resfuse > Compare methods does (the napari.yaml contribution).
+    _dock, inner = viewer.window.add_plugin_dock_widget("napari-resfuse", "Compare methods")
+    assert isinstance(inner, CompareWidget)
+    assert inner.infrared_layer.value is small_layers[0]
