@@ -1,0 +1,266 @@
+"""Lazy output layers: fusing dask/zarr-backed (or very large) stacks one viewed plane at a time.
+
+When an input layer's data is not an in-memory numpy array (a dask array, a zarr array, a
+stack reader) or is larger than :data:`IN_MEMORY_LIMIT`, the outputs are added as layers whose
+data are the dask arrays of :func:`napari_resfuse.lazy.fuse_lazy`: moving a slider fuses only
+the plane shown (one engine call per plane; the other outputs of that plane come from a small
+cache), and nothing is fused for planes never shown. "Compute all and save" is
+:func:`save_worker`, a napari thread worker over :func:`napari_resfuse.lazy.iter_save_lazy`
+with progress and cancel.
+
+The layers have the same names, transforms, colormaps and plugin marker as the in-memory ones
+of :mod:`napari_resfuse._napari.layers` (re-running on the same inputs updates them in place);
+their marker also holds ``"lazy": True`` and the :class:`~napari_resfuse.lazy.LazyFusion`
+(:func:`lazy_of`). Contrast limits are fixed (``[0, 1]``; detail ``[-0.5, 0.5]``) so that napari
+never reads the whole data to guess them.
+
+Slicing runs where napari runs it: in the main thread by default, so showing a new plane
+takes one engine call (about a second for a 640 x 512 plane on two CPU cores, far less on a
+GPU); with napari's asynchronous slicing (``Preferences > Experimental > async``) it runs off
+the main thread and the viewer never waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..lazy import LazyFusion, fuse_lazy, iter_save_lazy
+from ..options import FusionOptions
+from .layers import (
+    DEFAULT_OUTPUTS,
+    MARKER,
+    _check_outputs,
+    _layer_value_range,
+    _resolve_layer,
+    _spatial_shape,
+    _transform,
+    add_or_update_layers,
+    output_names,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+    from napari.layers import Image, Layer
+
+__all__ = [
+    "DETAIL_LIMITS",
+    "IN_MEMORY_LIMIT",
+    "fuse_layers_lazy",
+    "is_lazy_data",
+    "lazy_layer_data",
+    "lazy_of",
+    "save_worker",
+]
+
+#: Inputs larger than this (bytes) are fused lazily even when they are numpy arrays.
+IN_MEMORY_LIMIT = 1 << 30
+#: Contrast limits of the lazy detail layers (the in-memory ones use the data's own maximum).
+DETAIL_LIMITS = (-0.5, 0.5)
+_WEIGHTS_COLORMAP = "viridis"
+_DETAIL_COLORMAP = "PiYG"
+_LEVEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+
+
+def is_lazy_data(data: Any, limit: int = IN_MEMORY_LIMIT) -> bool:
+    """Whether a layer's data should be fused lazily: anything but a numpy array (dask, zarr,
+    a stack reader), or a numpy array of more than ``limit`` bytes."""
+    if isinstance(data, np.ndarray):
+        return data.nbytes > limit
+    return hasattr(data, "shape") and hasattr(data, "dtype")
+
+
+def lazy_of(layer: Layer) -> LazyFusion | None:
+    """The lazy fusion behind an output layer added by :func:`fuse_layers_lazy` (else None)."""
+    marker = layer.metadata.get(MARKER)
+    if isinstance(marker, dict) and marker.get("lazy"):
+        return marker.get("lazy_fusion")
+    return None
+
+
+def lazy_layer_data(
+    lazy: LazyFusion,
+    infrared_layer: Image,
+    names: tuple[str, str],
+    outputs: Iterable[str] = DEFAULT_OUTPUTS,
+) -> list[tuple[Any, dict[str, Any], str]]:
+    """The output layers of a lazy run as napari ``LayerDataTuple`` s with dask data.
+
+    Same names, order, transforms and colormaps as
+    :func:`napari_resfuse._napari.layers.result_layer_data`; each layer is created hidden
+    (``visible=False``) so that napari does not slice it before it is in the viewer, and
+    :func:`fuse_layers_lazy` shows it once added.
+    """
+    import dask.array as da
+
+    kinds = _check_outputs(outputs)
+    ir_name, vis_name = names
+    layer_names = output_names(ir_name, vis_name)
+    transform = _transform(infrared_layer)
+    rgb = lazy.fused.ndim == len(lazy.shape) + 1
+
+    def meta(kind: str, name: str, source: str | None, **extra: Any) -> dict[str, Any]:
+        marker = {
+            "key": name,
+            "output": kind,
+            "source": source,
+            "infrared": ir_name,
+            "visible": vis_name,
+            "lazy": True,
+            "lazy_fusion": lazy,
+            **extra,
+        }
+        return {"params": lazy.params, "timings": {}, MARKER: marker}
+
+    common = {"visible": False, "multiscale": False}
+    out: list[tuple[Any, dict[str, Any], str]] = []
+    fused_name = layer_names["fused"][0]
+    kwargs = {"name": fused_name, "rgb": rgb, "contrast_limits": (0.0, 1.0), **common}
+    kwargs.update(metadata=meta("fused", fused_name, None), **transform)
+    if not rgb:
+        kwargs["colormap"] = "gray"
+    out.append((lazy.fused, kwargs, "image"))
+
+    sources = (("infrared", 0), ("visible", 1))
+    if "base" in kinds:
+        for (source, k), name in zip(sources, layer_names["base"], strict=True):
+            kwargs = {"name": name, "colormap": "gray", "contrast_limits": (0.0, 1.0), **common}
+            kwargs.update(metadata=meta("base", name, source), rgb=False, **transform)
+            out.append((lazy.base[k], kwargs, "image"))
+    if "detail" in kinds:
+        for (source, k), name in zip(sources, layer_names["detail"], strict=True):
+            kwargs = {"name": name, "colormap": _DETAIL_COLORMAP, "contrast_limits": DETAIL_LIMITS}
+            kwargs.update(metadata=meta("detail", name, source), rgb=False, **common, **transform)
+            out.append((lazy.detail[k], kwargs, "image"))
+    if "weights" in kinds:
+        levels = [*lazy.levels, "max"]
+        level_transform = _transform(infrared_layer, extra_leading_axis="level")
+        for (source, k), name in zip(sources, layer_names["weights"], strict=True):
+            stack = da.concatenate([lazy.level_weights[k], lazy.weights[k][None]], axis=0)
+            kwargs = {"name": name, "colormap": _WEIGHTS_COLORMAP, "contrast_limits": (0.0, 1.0)}
+            kwargs.update(
+                metadata=meta("weights", name, source, levels=levels),
+                rgb=False,
+                **common,
+                **level_transform,
+            )
+            out.append((stack, kwargs, "image"))
+    if "winning level" in kinds:
+        colors = {None: "transparent", 0: "transparent"}
+        colors.update(
+            {i + 1: _LEVEL_COLORS[i % len(_LEVEL_COLORS)] for i in range(len(lazy.levels))}
+        )
+        features = {"index": np.arange(1, len(lazy.levels) + 1), "level": list(lazy.levels)}
+        for (source, k), name in zip(sources, layer_names["winning level"], strict=True):
+            labels = lazy.winning_level[k] + np.uint8(1)
+            kwargs = {"name": name, "colormap": colors, "features": features, "opacity": 0.6}
+            kwargs.update(
+                metadata=meta("winning level", name, source, levels=list(lazy.levels)),
+                visible=False,
+                multiscale=False,
+                **transform,
+            )
+            out.append((labels, kwargs, "labels"))
+    return out
+
+
+def fuse_layers_lazy(
+    viewer: napari.Viewer,
+    infrared: Image | str,
+    visible: Image | str,
+    *,
+    outputs: Iterable[str] = DEFAULT_OUTPUTS,
+    options: FusionOptions | None = None,
+    planes_per_block: int = 1,
+    cache_blocks: int = 8,
+    **overrides: Any,
+) -> list[Layer]:
+    """Add (or update) lazy output layers for two stack layers; nothing is fused until shown.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer or napari.components.ViewerModel
+    infrared, visible : napari.layers.Image or str
+        The input layers or their names; their data are never loaded whole.
+    outputs : iterable of str
+        As for :func:`napari_resfuse.fuse_layers`.
+    options : FusionOptions, optional
+        The run's options; keywords override single fields.
+    planes_per_block, cache_blocks : int
+        See :func:`napari_resfuse.lazy.fuse_lazy`.
+
+    Returns
+    -------
+    list of napari.layers.Layer
+        The output layers; :func:`lazy_of` gives their :class:`~napari_resfuse.lazy.LazyFusion`
+        (its ``calls`` counts planes fused so far).
+
+    Notes
+    -----
+    As for in-memory layers, ``uint8`` data are divided by 255 and any other dtype is scaled by
+    the layer's contrast limits, for every plane alike.
+    """
+    ir_layer = _resolve_layer(viewer, infrared, "infrared")
+    vis_layer = _resolve_layer(viewer, visible, "visible")
+    ir_shape, vis_shape = _spatial_shape(ir_layer), _spatial_shape(vis_layer)
+    if ir_shape != vis_shape:
+        raise ValueError(
+            f"layers {ir_layer.name!r} (infrared, shape {ir_shape}) and {vis_layer.name!r} "
+            f"(visible, shape {vis_shape}{', RGB' if vis_layer.rgb else ''}) differ in shape: "
+            "pick two layers with the same height, width and number of planes"
+        )
+    opts = options if options is not None else FusionOptions()
+    if not isinstance(opts, FusionOptions):
+        raise ValueError(f"options must be a FusionOptions, got {type(opts).__name__}")
+    if overrides:
+        opts = opts.replace(**overrides)
+    if opts.value_range is None:
+        ranges = (
+            _layer_value_range(ir_layer, np.dtype(ir_layer.data.dtype), "infrared"),
+            _layer_value_range(vis_layer, np.dtype(vis_layer.data.dtype), "visible"),
+        )
+        opts = opts.replace(value_range=ranges)
+    lazy = fuse_lazy(
+        ir_layer.data,
+        vis_layer.data,
+        opts,
+        planes_per_block=planes_per_block,
+        cache_blocks=cache_blocks,
+    )
+    data = lazy_layer_data(lazy, ir_layer, (ir_layer.name, vis_layer.name), outputs)
+    layers = add_or_update_layers(viewer, data)
+    for layer in layers:  # added hidden: now sliced once, at the viewer's current point
+        layer.visible = True
+    return layers
+
+
+def save_worker(
+    lazy: LazyFusion,
+    path: str | Path,
+    *,
+    outputs: Sequence[str] = ("fused",),
+    dtype=None,
+    overwrite: bool = False,
+):
+    """A napari thread worker that computes every plane and writes them (zarr, or TIFF).
+
+    It yields ``(blocks_done, blocks_total)`` (connect ``worker.yielded`` to a progress bar),
+    returns the path (``worker.returned``), and ``worker.quit()`` cancels between blocks and
+    removes the partial output. Start it with ``worker.start()``. Arguments are checked here,
+    in the calling thread (``FileExistsError``, ``ValueError``).
+    """
+    from napari.qt.threading import GeneratorWorker
+
+    runner = iter_save_lazy(lazy, path, outputs=outputs, dtype=dtype, overwrite=overwrite)
+
+    def run():
+        return (yield from runner)
+
+    worker = GeneratorWorker(run)
+    # quit() stops the worker between yields without closing the generator: close it, which
+    # removes the partial output (the generator is not running once ``aborted`` is emitted).
+    worker.aborted.connect(runner.close)
+    return worker
