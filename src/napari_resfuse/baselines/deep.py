@@ -121,8 +121,10 @@ def _vgg_features(network, images: torch.Tensor, layers: tuple[str, ...]) -> lis
     """Run torchvision's VGG-19 layers with ceil-rounding pools; the taps of ``layers``.
 
     MatConvNet's ``imagenet-vgg-verydeep-19`` pads each 2 × 2 pool by one pixel at the bottom
-    and right, so a pool's output is ``ceil(h / 2)``; torchvision's pools round down. The
-    layers (and their weights) are torchvision's; only the pools' rounding is MatConvNet's.
+    and right, so a pool's output is ``ceil(h / 2)`` (MatConvNet's Caffe importer sets the
+    bottom/right pad to ``min(pad + stride - 1, kernel - 1)`` to reproduce Caffe's ceil
+    rounding); torchvision's pools round down. The layers (and their weights) are
+    torchvision's; only the pools' rounding is MatConvNet's.
     """
     wanted = {VGG19_LAYERS[name][0]: name for name in layers}
     taps: dict[str, torch.Tensor] = {}
