@@ -10,7 +10,7 @@ of recent blocks answers without fusing again. The model is built once per proce
 engine's cache). :func:`save_lazy` computes a whole result block by block into a zarr store or
 a TIFF file, with progress and cancel.
 
-Nothing here imports napari.
+Nothing here imports napari, and torch is imported only when a block is fused.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from .method.fuse import FusionCancelled, fuse
 from .method.inputs import MIN_SIDE
 from .options import FusionOptions
 
@@ -101,6 +100,8 @@ def fuse_planes(infrared, visible, options: FusionOptions) -> dict[str, np.ndarr
         The arrays of :data:`OUTPUTS`, shaped as the fields of
         :class:`~napari_resfuse.FusionResult` for these inputs.
     """
+    from .method.fuse import fuse  # torch is imported on first use, not with this module
+
     if options.value_range is None:
         raise ValueError("options.value_range must be fixed to fuse a block of a stack")
     ir = np.asarray(infrared)
@@ -614,6 +615,8 @@ def save_lazy(
     FileExistsError
         ``path`` exists and ``overwrite`` is False.
     """
+    from .method.fuse import FusionCancelled
+
     runner = iter_save_lazy(lazy, path, outputs=outputs, dtype=dtype, overwrite=overwrite)
     try:
         while True:
