@@ -679,9 +679,12 @@ def run_batch(
         raise ValueError(f"frames_per_task must be a positive integer, got {frames_per_task!r}")
     if intermediate_format not in ("tif", "png"):
         raise ValueError(f"intermediate_format must be 'tif' or 'png', got {intermediate_format!r}")
-    mode, inputs = find_inputs(infrared, visible)
-    out = Path(out)
-    intermediates = None if save_intermediates is None else Path(save_intermediates)
+    # Absolute paths: workers elsewhere (a remote cluster on a shared disk) have another cwd.
+    mode, inputs = find_inputs(
+        Path(infrared).absolute(), None if visible is None else Path(visible).absolute()
+    )
+    out = Path(out).absolute()
+    intermediates = None if save_intermediates is None else Path(save_intermediates).absolute()
     if mode == "stacks" and intermediates is not None:
         raise ValueError(
             "save_intermediates applies to folders of pairs; for stacks use "
@@ -735,7 +738,7 @@ def _run(
     from distributed import as_completed
 
     summary = BatchSummary(out=out, mode=mode)
-    summary.workers = len(client.scheduler_info().get("workers", {}))
+    summary.workers = len(client.nthreads())
     summary.dashboard = _dashboard(client)
     if mode == "pairs":
         out.mkdir(parents=True, exist_ok=True)
