@@ -142,14 +142,9 @@ def _published_reference(ir, vis, seed=0):
         ("res4b35", model.layer3[35]),
         ("res5c", model.layer4[2]),
     ):
-        # The residual sum before the block's last ReLU: bn3's output + the block's input.
+        # MatConvNet's res3b7x etc.: the output of the block's final (in-place) ReLU.
         hooks.append(
-            block.register_forward_pre_hook(
-                lambda m, i, name=name: taps.__setitem__(name + "_in", i[0].clone())
-            )
-        )
-        hooks.append(
-            block.bn3.register_forward_hook(
+            block.register_forward_hook(
                 lambda m, i, o, name=name: taps.__setitem__(name, o.clone())
             )
         )
@@ -159,7 +154,7 @@ def _published_reference(ir, vis, seed=0):
     for h in hooks:
         h.remove()
     feats = [x.double().numpy(), taps["conv1"], taps["res2a"]] + [
-        (taps[n] + taps[n + "_in"]).double().numpy() for n in ("res3b7", "res4b35", "res5c")
+        taps[n].double().numpy() for n in ("res3b7", "res4b35", "res5c")
     ]
     w = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16
     gens = []

@@ -173,8 +173,9 @@ def _build(backbone: str, weights: str, seed: int, nodes: tuple[str, ...], devic
         model = builder(weights=None)
     for module in model.modules():
         if isinstance(module, nn.ReLU):
-            # An in-place ReLU would overwrite a tapped tensor (e.g. a residual sum) after
-            # it was returned; out of place, every tap holds the value the node computed.
+            # An in-place ReLU would overwrite a tapped tensor after it was returned (e.g. a
+            # residual sum, or any tap a caller names by node); out of place, every tap holds
+            # the value its node computed.
             module.inplace = False
     truncated = create_feature_extractor(model, return_nodes=list(nodes))
     needed = set(truncated.state_dict())  # only what is computed up to the deepest level

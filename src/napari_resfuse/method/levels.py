@@ -42,15 +42,18 @@ _VGG19 = {
 }
 # The authors' published MATLAB code (METHOD.md, last section), on torchvision's ResNet-152:
 # the input, conv1 before BN, res2a_branch1 (the projection convolution of the first stage-2
-# block, before BN), and the last block of stages 3-5 (MatConvNet vars res3b7x, res4b35x,
-# res5cx: the residual sum, before the block's final ReLU).
+# block, before BN), and the last block of stages 3-5. MatConvNet's Caffe importer renames the
+# output of every in-place layer by appending "x" (import-caffe.py, "Split in-place layers"),
+# so the code's vars res3b7x, res4b35x, res5cx are the outputs of the in-place ReLUs that end
+# those blocks: the block outputs. The vars conv1 and res2a_branch1 (no "x") are the
+# convolutions' outputs, before their in-place batch norms.
 _PUBLISHED_CODE = {
     "data": Tap(None, 1),
     "conv1": Tap("conv1", 2),
     "res2a_branch1": Tap("layer1.0.downsample.0", 4),
-    "res3b7": Tap("layer2.7.add", 8),
-    "res4b35": Tap("layer3.35.add", 16),
-    "res5c": Tap("layer4.2.add", 32),
+    "res3b7": Tap("layer2.7", 8),
+    "res4b35": Tap("layer3.35", 16),
+    "res5c": Tap("layer4.2", 32),
 }
 #: Block-replication factors of the published code's weight upsampling, per level. The code
 #: uses 31 (not 32) for res5c; kept, with its consequences (see ``published_code``).

@@ -7,8 +7,8 @@ paper's equations; this module reproduces its choices on torchvision's ResNet-15
 - decomposition: SPORCO's Tikhonov low-pass (λ = 5, 16 px symmetric padding, solved in the
   Fourier domain) instead of the 31 × 31 mean filter;
 - base fusion: the plain average (``base_weights=(0.5, 0.5)`` by default);
-- six levels: the input itself, ``conv1`` before BN, ``res2a_branch1`` and the last block of
-  stages 3-5 (see :mod:`.levels`);
+- six levels: the input itself, ``conv1`` before BN, ``res2a_branch1`` before BN and the
+  outputs of the last block of stages 3-5 (see :mod:`.levels`);
 - activity: the squared l1-norm map smoothed by ``A / 16`` with zero borders (``conv2 'same'``);
 - upsampling by block replication with the code's factors 1, 2, 4, 8, 16 and 31 (sic: 31, not
   32, for res5c; where the replicated map does not reach the image border the code divides 0 by
