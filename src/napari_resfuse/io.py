@@ -82,7 +82,9 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
     if suffix in _TIFF:
         import tifffile
 
-        tifffile.imwrite(path, image)
+        # A last axis of 3 or 4 is colour; anything else is a grey image or a stack of planes.
+        color = image.ndim >= 3 and image.shape[-1] in (3, 4)
+        tifffile.imwrite(path, image, photometric="rgb" if color else "minisblack")
         return path
     if image.dtype not in (np.uint8, np.uint16):
         raise ValueError(
