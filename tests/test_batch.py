@@ -72,10 +72,19 @@ def pairs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(pairs, tmp_path_factory):
-    """The local ``resfuse fuse`` run over the same folders."""
+    """The local ``resfuse fuse`` run over the same folders, with one torch thread like the
+    workers: the same float result, so the files must be the same bytes (with another thread
+    count the summation order differs in the last bit and a pixel may round the other way)."""
+    import torch
+
     out = tmp_path_factory.mktemp("reference")
     argv = ["fuse", str(pairs / "infrared"), str(pairs / "visible"), "-o", str(out), *FAST_ARGS]
-    assert main(argv) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(argv) == 0
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 
@@ -153,6 +162,7 @@ def test_batch_equals_local_run_and_second_run_skips(client, pairs, reference, t
     # Each worker built the network once, and both worked.
     states = client.run(worker_state).values()
     assert [s["networks"] for s in states] == [1, 1]
+    assert [s["torch_threads"] for s in states] == [1, 1]
     assert all(s["tasks"] >= 1 for s in states)
     sidecar = json.loads((out / STATE_DIR / "p0.json").read_text())
     assert sidecar["params"]["weights_id"] == "random:seed=0"
@@ -284,3 +294,17 @@ def test_workers_of_a_multi_gpu_machine_get_their_own_gpu():
     assert _worker_device("auto", "tcp-worker-3", 2) == "cuda:1"
     assert _worker_device("auto", 1, 1) is None  # one GPU: "auto" finds it
     assert _worker_device("cpu", 1, 4) is None  # an explicit device is kept
+
+
+def test_local_workers_start_without_dask_malloc_trim_threshold():
+    """Dask's MALLOC_TRIM_THRESHOLD_ makes every large tensor a fresh mmap (a third slower);
+    the local cluster of resfuse batch leaves it out and keeps the one-thread BLAS settings."""
+    import dask
+
+    from napari_resfuse.batch import _worker_environ
+
+    default = dask.config.get("distributed.nanny.pre-spawn-environ")
+    assert "MALLOC_TRIM_THRESHOLD_" in default  # what this guards against
+    environ = _worker_environ()
+    assert "MALLOC_TRIM_THRESHOLD_" not in environ
+    assert environ == {k: v for k, v in default.items() if k != "MALLOC_TRIM_THRESHOLD_"}
