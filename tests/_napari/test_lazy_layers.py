@@ -154,3 +154,48 @@ def test_slider_in_a_real_viewer(viewer, frames):
     for t in viewed:
         viewer.dims.set_current_step(time_axis, t)
     assert lazy.calls == 1 + len(viewed)
+
+
+def test_with_async_slicing_the_main_thread_never_fuses(viewer, frames, qtbot, monkeypatch):
+    """With napari's asynchronous slicing on, a slider move returns at once and the plane is
+    fused in a slicing thread; the engine is held there until the test lets it go."""
+    import threading
+
+    from napari.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "_save_on_change", False)  # not into the user's file
+    settings = get_settings().experimental
+    previous = settings.async_
+    settings.async_ = True
+    try:
+        _add_inputs(viewer, frames)
+        (layer,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), seed=11, **FAST)
+        lazy = lazy_of(layer)
+        qtbot.waitUntil(lambda: layer.loaded and lazy.calls >= 1, timeout=60_000)
+        calls = lazy.calls
+        entered, release, threads = threading.Event(), threading.Event(), []
+
+        def hold(block):
+            threads.append(threading.current_thread())
+            entered.set()
+            release.wait(60)
+
+        lazy.on_call = hold
+        viewer.dims.set_current_step(0, 33)  # returns while the plane is being fused
+        assert entered.wait(60)
+        assert threads[0] is not threading.main_thread()
+        release.set()
+        ir, vis = frames
+        from napari_resfuse import fuse
+
+        expected = fuse(ir[33], vis[33], seed=11, **FAST).fused
+        qtbot.waitUntil(
+            lambda: (
+                layer.loaded
+                and np.allclose(np.asarray(layer._slice.image.raw), expected, atol=1e-6)
+            ),
+            timeout=60_000,
+        )
+        assert lazy.calls == calls + 1
+    finally:
+        settings.async_ = previous
