@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sizes", default="640x480,1920x1080", help="WxH list")
     parser.add_argument("--stack", type=int, default=32, help="frames of 640 x 480 (0: skip)")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the engine's")
     parser.add_argument("--precisions", nargs="+", default=["float32"])
     parser.add_argument("--large", action="store_true", help="also fuse a 6000 x 4000 pair")
     args = parser.parse_args()
@@ -165,7 +165,7 @@ def main() -> None:
         figures["stack_frames"] = args.stack
         figures["stack_fps"] = args.stack / per_stack
         print(
-            f"stack of {args.stack} frames 640x480, batch {args.batch_size}: "
+            f"stack of {args.stack} frames 640x480, batch {args.batch_size or 'auto'}: "
             f"{figures['stack_fps']:.2f} frames/s"
         )
 

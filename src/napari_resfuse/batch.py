@@ -663,7 +663,7 @@ def run_batch(
     retries : int
         Retries of a task that raised an unexpected error.
     frames_per_task : int, optional
-        Stacks: frames per task and per zarr chunk (default: ``options.batch_size``).
+        Stacks: frames per task and per zarr chunk (default: ``options.batch_size``, or 4).
     save_intermediates : path-like, optional
         Pairs: also write the base, detail and weight maps there, as ``resfuse fuse`` does.
     intermediate_format : {"tif", "png"}
@@ -691,7 +691,7 @@ def run_batch(
         opts = opts.replace(**overrides)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
-    fpt = opts.batch_size if frames_per_task is None else frames_per_task
+    fpt = (opts.batch_size or 4) if frames_per_task is None else frames_per_task
     if isinstance(fpt, bool) or not isinstance(fpt, int) or fpt < 1:
         raise ValueError(f"frames_per_task must be a positive integer, got {frames_per_task!r}")
     if intermediate_format not in ("tif", "png"):

@@ -215,7 +215,8 @@ def iter_fuse(
     device = resolve_device(opts.device)
     clock = _Clock(device)
     n_planes, height, width = pair.infrared.shape
-    n_batches = -(-n_planes // opts.batch_size)
+    batch_size = opts.batch_size or (1 if device.type == "cpu" else 8)
+    n_batches = -(-n_planes // batch_size)
     total = 1 + 4 * n_batches
     step = 0
 
@@ -243,8 +244,8 @@ def iter_fuse(
     fused_detail = np.empty_like(fused_base)
     lam_ir, lam_vis = opts.base_weights
 
-    for start in range(0, n_planes, opts.batch_size):
-        stop = min(start + opts.batch_size, n_planes)
+    for start in range(0, n_planes, batch_size):
+        stop = min(start + batch_size, n_planes)
         b = stop - start
         planes = np.concatenate([pair.infrared[start:stop], pair.visible[start:stop]])
         images = torch.from_numpy(planes).to(device)[:, None]  # (2b, 1, H, W)
@@ -301,7 +302,10 @@ def iter_fuse(
         weights=weights.reshape((2, *shape)),
         winning_level=winning.reshape((2, *shape)),
         levels=opts.layers,
-        params=_params(opts, network, infrared, visible, pair, tile_used),
+        params={
+            **_params(opts, network, infrared, visible, pair, tile_used),
+            "batch_size_used": batch_size,
+        },
         timings=clock.timings(),
     )
 
