@@ -190,6 +190,7 @@ class FusionWidget(Container):
             text="store metrics in the fused layer's metadata", value=False
         )
         self.run_button = PushButton(text="Run")
+        self.save_button = PushButton(text="Compute all and save…", visible=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1, visible=False)
         self.status = Label(label="status", value="")
         self.status.native.setWordWrap(True)
@@ -216,6 +217,7 @@ class FusionWidget(Container):
                 ),
                 self.store_metrics,
                 self.run_button,
+                self.save_button,
                 self.progress,
                 self.status,
             ]
@@ -223,6 +225,7 @@ class FusionWidget(Container):
         self._set_weights(defaults.weights)
         self.weights.changed.connect(self._on_weights_mode)
         self.run_button.changed.connect(self._on_button)
+        self.save_button.changed.connect(self._on_save_button)
         self._on_weights_mode()
 
         self._resetting = False
@@ -342,6 +345,8 @@ class FusionWidget(Container):
         if self.is_running:
             show_info("napari-resfuse: a fusion is already running; wait for it or cancel it")
             return None
+        if self._run_lazy():
+            return None
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -374,6 +379,69 @@ class FusionWidget(Container):
         self.status.value = f"fusing {job.names[0]!r} + {job.names[1]!r}…"
         worker.start()
         return worker
+
+    def _run_lazy(self) -> bool:
+        """Dask/zarr-backed or very large stacks: add lazy layers (fast, in the main thread)
+        instead of a run; the planes are fused as the viewer shows them. True if it did."""
+        from .lazy_layers import fuse_layers_lazy, is_lazy_data
+
+        ir, vis = self.infrared_layer.value, self.visible_layer.value
+        if ir is None or vis is None or not (is_lazy_data(ir.data) or is_lazy_data(vis.data)):
+            return False
+        try:
+            self.last_layers = fuse_layers_lazy(
+                self._viewer, ir, vis, outputs=self.selected_outputs, options=self.get_options()
+            )
+        except _USER_ERRORS as exc:
+            show_error(f"napari-resfuse: {exc}")
+            return True
+        self.save_button.visible = True
+        self.status.value = (
+            "lazy layers added: each plane is fused when shown; "
+            "'Compute all and save…' writes every plane"
+        )
+        return True
+
+    def save_all(self, path) -> GeneratorWorker | None:
+        """Compute every plane of the last lazy run and write it to ``path`` (zarr, or TIFF
+        for small results) in a thread worker, with progress; :meth:`cancel` stops it and
+        removes the partial output. Returns the worker (None if there is nothing to save)."""
+        from ..io import output_dtype
+        from .lazy_layers import lazy_of, save_worker
+
+        lazy = lazy_of(self.last_layers[0]) if self.last_layers else None
+        if lazy is None or self.is_running:
+            show_info("napari-resfuse: nothing lazy to save (or a run is in progress)")
+            return None
+        try:
+            worker = save_worker(lazy, path, dtype=output_dtype(*lazy.input_dtypes))
+        except (ValueError, FileExistsError) as exc:
+            show_error(f"napari-resfuse: {exc}")
+            return None
+
+        def on_progress(done_total) -> None:
+            done, total = done_total
+            self.progress.max, self.progress.value = total, done
+            self.status.value = f"saving: {done}/{total} planes"
+
+        worker.yielded.connect(on_progress)
+        worker.returned.connect(lambda out: setattr(self.status, "value", f"saved {out}"))
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+        self._worker, self._cancelled = worker, False
+        self.run_button.text = "Cancel"
+        self.progress.value, self.progress.visible = 0, True
+        worker.start()
+        return worker
+
+    def _on_save_button(self, *_: Any) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _filter = QFileDialog.getSaveFileName(
+            self.native, "Save all planes", "fused.zarr", "zarr store (*.zarr);;TIFF (*.tif)"
+        )
+        if path:
+            self.save_all(path)
 
     def cancel(self) -> None:
         """Ask the running worker to stop at the next stage; nothing is added."""

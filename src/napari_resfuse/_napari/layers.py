@@ -429,7 +429,10 @@ def fuse_layers(
         The viewer that holds (or gets) the layers.
     infrared, visible : napari.layers.Image or str
         The input layers or their names. ``visible`` may be RGB (fused on its luminance, giving
-        an RGB fused layer); stacks are fused plane by plane. They are never modified.
+        an RGB fused layer); stacks are fused plane by plane. They are never modified. Stacks
+        backed by dask/zarr or larger than ``lazy_layers.IN_MEMORY_LIMIT`` give lazy layers
+        (:func:`~napari_resfuse._napari.lazy_layers.fuse_layers_lazy`): planes are fused when
+        shown.
     outputs : iterable of str
         Which of :data:`OUTPUTS` to add (``"fused"`` always is); default
         :data:`DEFAULT_OUTPUTS`.
@@ -460,6 +463,15 @@ def fuse_layers(
     >>> fuse_layers(viewer, "ir", "vis", weights="random")  # doctest: +SKIP
     """
     kinds = _check_outputs(outputs)
-    job = prepare_job(infrared, visible, options, viewer=viewer, **overrides)
+    ir_layer = _resolve_layer(viewer, infrared, "infrared")
+    vis_layer = _resolve_layer(viewer, visible, "visible")
+    from .lazy_layers import fuse_layers_lazy, is_lazy_data
+
+    if is_lazy_data(ir_layer.data) or is_lazy_data(vis_layer.data):
+        # dask/zarr-backed or very large stacks: lazy layers, fused plane by plane when shown
+        return fuse_layers_lazy(
+            viewer, ir_layer, vis_layer, outputs=kinds, options=options, **overrides
+        )
+    job = prepare_job(ir_layer, vis_layer, options, viewer=viewer, **overrides)
     result = fuse(job.infrared, job.visible, job.options)
     return add_or_update_layers(viewer, result_layer_data(result, job, kinds))
