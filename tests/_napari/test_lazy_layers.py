@@ -156,15 +156,17 @@ def test_slider_in_a_real_viewer(viewer, frames):
     assert lazy.calls == 1 + len(viewed)
 
 
-def test_with_async_slicing_the_main_thread_never_fuses(viewer, frames, qtbot, monkeypatch):
+def test_with_async_slicing_the_main_thread_never_fuses(viewer, frames, qtbot):
     """With napari's asynchronous slicing on, a slider move returns at once and the plane is
     fused in a slicing thread; the engine is held there until the test lets it go."""
     import threading
 
     from napari.settings import get_settings
 
-    monkeypatch.setattr(get_settings(), "_save_on_change", False)  # not into the user's file
-    settings = get_settings().experimental
+    root = get_settings()
+    save_on_change = root._save_on_change
+    root._save_on_change = False  # not into the user's settings file
+    settings = root.experimental
     previous = settings.async_
     settings.async_ = True
     try:
@@ -199,3 +201,4 @@ def test_with_async_slicing_the_main_thread_never_fuses(viewer, frames, qtbot, m
         assert lazy.calls == calls + 1
     finally:
         settings.async_ = previous
+        root._save_on_change = save_on_change
