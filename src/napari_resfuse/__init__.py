@@ -28,6 +28,10 @@ _EXPORTS = {
     "load_sample": ".sample",
     "make_sample_pair": ".sample",
     "fuse_lazy": ".lazy",
+    "LazyFusion": ".lazy",
+    "save_lazy": ".lazy",
+    "open_stack": ".stacks",
+    "run_batch": ".batch",
 }
 
 

@@ -132,10 +132,11 @@ def _sub_folders(folder: Path) -> tuple[Path, Path]:
 
 
 def output_name(name: str, infrared_path: Path, dtype: np.dtype) -> str:
-    """The file name ``resfuse fuse`` gives a pair's output in folder mode: TIFF (lossless) for
-    TIFF or float inputs, PNG otherwise."""
-    lossless_tiff = Path(infrared_path).suffix.lower() in (".tif", ".tiff") or dtype.kind == "f"
-    return f"{name}{'.tif' if lossless_tiff else '.png'}"
+    """The file name ``resfuse fuse`` gives a pair's output in folder mode
+    (:func:`napari_resfuse.io.pair_output_name`)."""
+    from .io import pair_output_name
+
+    return pair_output_name(name, infrared_path, dtype)
 
 
 def _stat(path: Path) -> list:

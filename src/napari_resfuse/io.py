@@ -16,6 +16,7 @@ __all__ = [
     "from_unit_range",
     "match_pairs",
     "output_dtype",
+    "pair_output_name",
     "read_image",
     "write_image",
 ]
@@ -56,6 +57,13 @@ def output_dtype(*dtypes: np.dtype) -> np.dtype:
     if any(d.kind == "f" for d in dtypes):
         return np.dtype(np.float32)
     return max(dtypes, key=lambda d: np.iinfo(d).max)
+
+
+def pair_output_name(name: str, infrared_path: str | Path, dtype: np.dtype) -> str:
+    """The file name of a pair's fused output when fusing folders: TIFF (lossless) for TIFF or
+    float inputs, PNG otherwise."""
+    lossless_tiff = Path(infrared_path).suffix.lower() in _TIFF or np.dtype(dtype).kind == "f"
+    return f"{name}{'.tif' if lossless_tiff else '.png'}"
 
 
 def from_unit_range(image: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import from_unit_range, match_pairs, output_dtype, read_image, write_image
+from ..io import (
+    from_unit_range,
+    match_pairs,
+    output_dtype,
+    pair_output_name,
+    read_image,
+    write_image,
+)
 from ..method.fuse import iter_fuse
 from ..options import BACKBONES, VARIANTS, FusionOptions
 
@@ -200,11 +207,9 @@ def run(args: argparse.Namespace) -> int:
             ir, vis = read_image(ir_path), read_image(vis_path)
             result = _fuse_with_bar(ir, vis, options, True, stem)
             dtype = output_dtype(ir.dtype, vis.dtype)
-            # Lossless output: TIFF for TIFF or float inputs, PNG otherwise.
-            lossless_tiff = ir_path.suffix.lower() in (".tif", ".tiff") or dtype.kind == "f"
             write_result(
                 result,
-                out_dir / f"{stem}{'.tif' if lossless_tiff else '.png'}",
+                out_dir / pair_output_name(stem, ir_path, dtype),
                 dtype,
                 args.save_intermediates,
                 args.intermediate_format,
