@@ -180,3 +180,18 @@ def test_bad_options_are_clear_errors(kwargs, match):
 def test_base_weights_not_summing_to_one_warn():
     with pytest.warns(UserWarning, match="do not sum to 1"):
         FusionOptions(base_weights=(0.6, 0.6))
+
+
+def test_bfloat16_autocast_runs_on_cpu_close_to_float32():
+    ir, vis = textured_pair()
+    ref = fuse(ir, vis, **RANDOM)
+    try:
+        low = fuse(ir, vis, precision="bfloat16", **RANDOM)
+    except RuntimeError as exc:  # a torch build without CPU autocast for these operators
+        pytest.skip(f"bfloat16 autocast is not supported on this CPU build: {exc}")
+    assert low.params["dtype"] == "autocast-bfloat16" and ref.params["dtype"] == "float32"
+    assert low.fused.dtype == np.float32
+    # bfloat16 keeps 8 bits of mantissa: the weights move, the fused image hardly.
+    assert np.abs(low.fused - ref.fused).max() < 5e-3
+    assert np.abs(low.weights - ref.weights).max() < 5e-2
+    assert not np.array_equal(low.weights, ref.weights)  # the autocast path really ran
