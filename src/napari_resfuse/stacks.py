@@ -12,6 +12,7 @@ the decoder seeks to the keyframe before ``a``).
 
 from __future__ import annotations
 
+import abc
 import math
 import threading
 from pathlib import Path
@@ -40,7 +41,7 @@ def _is_color(shape) -> bool:
     return len(shape) >= 3 and shape[-1] in (3, 4)
 
 
-class _FrameReader:
+class _FrameReader(abc.ABC):
     """Array-like over the frames of a file. Subclasses set ``shape``, ``dtype`` and
     ``frame_ndim`` and implement ``_read(indices) -> (n, *frame_shape)``."""
 
@@ -101,8 +102,9 @@ class _FrameReader:
         frames = frames.reshape(np.shape(flat) + frames.shape[1:])
         return frames[(slice(None),) * np.ndim(flat) + key[n_lead:]]
 
-    def _read(self, indices: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _read(self, indices: np.ndarray) -> np.ndarray:
+        """The frames at these flat indices, stacked on a new first axis."""
 
 
 class TiffStack(_FrameReader):
