@@ -288,3 +288,21 @@ def test_store_metrics_puts_them_in_the_fused_layers_metadata(qtbot, viewer, sma
     qtbot.waitUntil(lambda: "metrics" in fused.metadata, timeout=120_000)
     assert list(fused.metadata["metrics"]) == list(METRIC_NAMES)
     assert 0.0 < fused.metadata["metrics"]["ssim_sum"] <= 2.0
+
+
+def test_backbone_and_variant_fields_drive_levels_and_runs(qtbot, viewer, small_layers, widget):
+    widget.backbone.value = "vgg19"
+    assert set(widget.levels.value) == set(FusionOptions(backbone="vgg19").layers)
+    widget.backbone.value = "resnet152"
+    widget.variant.value = "published-code"
+    assert set(widget.levels.value) == set(FusionOptions(variant="published-code").layers)
+    assert (widget.infrared_base.value, widget.visible_base.value) == (0.5, 0.5)
+    widget.set_options(weights="random")
+    opts = widget.get_options()
+    assert (opts.backbone, opts.variant) == ("resnet152", "published-code")
+    widget.run()
+    wait_for_run(qtbot, widget)
+    assert widget.last_layers[0].metadata["params"]["variant"] == "published-code"
+    widget.variant.value = "paper"
+    assert set(widget.levels.value) == set(LEVELS)
+    assert (widget.infrared_base.value, widget.visible_base.value) == (0.6, 0.4)

@@ -40,7 +40,7 @@ from psygnal import Signal
 from qtpy.QtWidgets import QSizePolicy
 
 from ..method.fuse import FusionResult, Progress, iter_fuse
-from ..options import NORMS, FusionOptions
+from ..options import BACKBONES, NORMS, VARIANTS, FusionOptions
 from .layers import (
     DEFAULT_OUTPUTS,
     MARKER,
@@ -178,6 +178,8 @@ class FusionWidget(Container):
         )
         self.levels.native.setMaximumHeight(110)
         self.norm = ComboBox(label="norm", choices=NORMS, value=defaults.norm)
+        self.backbone = ComboBox(label="backbone", choices=BACKBONES, value=defaults.backbone)
+        self.variant = ComboBox(label="variant", choices=VARIANTS, value=defaults.variant)
         self.weights = ComboBox(label="weights", choices=_WEIGHTS_CHOICES)
         self.weights_file = FileEdit(label="weights file", mode="r", filter="*.pth *.pt")
         self.seed = SpinBox(label="seed", value=defaults.seed, min=0, max=2**31 - 1)
@@ -205,6 +207,8 @@ class FusionWidget(Container):
                 self.kernel_size,
                 self.levels,
                 self.norm,
+                self.backbone,
+                self.variant,
                 self.weights,
                 self.weights_file,
                 self.seed,
@@ -224,6 +228,8 @@ class FusionWidget(Container):
         )
         self._set_weights(defaults.weights)
         self.weights.changed.connect(self._on_weights_mode)
+        self.backbone.changed.connect(lambda *_: self._on_network_changed(variant_changed=False))
+        self.variant.changed.connect(lambda *_: self._on_network_changed(variant_changed=True))
         self.run_button.changed.connect(self._on_button)
         self.save_button.changed.connect(self._on_save_button)
         self._on_weights_mode()
@@ -298,18 +304,41 @@ class FusionWidget(Container):
             device=self.device.value,
             kernel_size=int(self.kernel_size.value),
             base_weights=(float(self.infrared_base.value), float(self.visible_base.value)),
+            backbone=self.backbone.value,
+            variant=self.variant.value,
             layers=tuple(self.levels.value),
             norm=self.norm.value,
         )
 
+    def _on_network_changed(self, variant_changed: bool) -> None:
+        """A new backbone or variant: offer (and select) its levels; a new variant also shows
+        its default base weights (0.6/0.4 for the paper, 0.5/0.5 for the published code)."""
+        try:
+            defaults = FusionOptions(backbone=self.backbone.value, variant=self.variant.value)
+        except ValueError as exc:  # e.g. vgg19 with the published-code variant
+            self.status.value = str(exc)
+            return
+        self.levels.choices = defaults.layers
+        self.levels.value = list(defaults.layers)
+        if variant_changed:
+            self.infrared_base.value, self.visible_base.value = defaults.base_weights
+
     def set_options(self, options: FusionOptions | None = None, **changes: Any) -> None:
         """Show ``options`` (with ``changes`` applied) in the fields; keep the rest for runs."""
-        opts = options if options is not None else self._options
+        if options is not None:
+            opts = options
+        else:  # start from what the fields show now, so that edits made there are kept
+            try:
+                opts = self.get_options()
+            except ValueError:
+                opts = self._options
         if changes:
             opts = opts.replace(**changes)
         if opts.device not in self.device.choices:
             raise ValueError(f"device {opts.device!r} is not one of {self.device.choices}")
         self._options = opts
+        self.backbone.value = opts.backbone
+        self.variant.value = opts.variant
         self._set_weights(str(opts.weights))
         self.seed.value = opts.seed
         self.device.value = opts.device
