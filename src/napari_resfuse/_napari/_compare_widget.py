@@ -26,6 +26,7 @@ from qtpy.QtWidgets import QSizePolicy
 from ..compare import DEFAULT_METHODS, METHODS, MethodResult, iter_compare_arrays
 from ..metrics.table import DIRECTIONS, MEAN_PAIR, METRIC_NAMES, best_cells
 from ._widget import device_choices
+from ._workers import QuietGeneratorWorker, follow_layer_list, relay
 from .layers import MARKER, add_or_update_layers
 
 __all__ = ["CompareWidget", "arrange_grid", "result_name"]
@@ -88,22 +89,11 @@ def _compare_steps(job: dict[str, Any]) -> Generator[MethodResult, None, list[di
         device=job["device"],
         value_ranges=job["value_ranges"],
     )
-    try:
-        while True:
-            try:
-                result = next(runner)
-            except StopIteration as stop:
-                return stop.value
-            yield result
-    finally:
-        runner.close()
+    return (yield from relay(runner))
 
 
-class _CompareWorker(GeneratorWorker):
+class _CompareWorker(QuietGeneratorWorker):
     """napari's generator worker; the widget reports errors itself (see ``_on_errored``)."""
-
-    def _relay_error(self, exc: Exception) -> None:
-        """No generic relay: it would add a traceback notification for user errors too."""
 
 
 def _value_range(layer: Image, data: np.ndarray) -> tuple[float, float] | None:
@@ -180,9 +170,7 @@ class CompareWidget(Container):
         self.weights.changed.connect(self._on_weights_mode)
         self.run_button.changed.connect(self._on_button)
         self._on_weights_mode()
-        events = self._viewer.layers.events
-        for event in (events.inserted, events.removed, events.renamed):
-            event.connect(self.reset_choices)
+        follow_layer_list(self._viewer, self.reset_choices)
         self.reset_choices()
 
     # --- layer choices ---------------------------------------------------------------------

@@ -42,6 +42,7 @@ from qtpy.QtWidgets import (
 
 from ..io import from_unit_range
 from ..metrics import DIRECTIONS, METRIC_NAMES, best_cells, compute_metrics, write_csv
+from ._workers import follow_layer_list
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -522,9 +523,7 @@ class MetricsWidget(Container):
         self.infrared_layer.changed.connect(lambda *_: self._on_picked(0))
         self.visible_layer.changed.connect(lambda *_: self._on_picked(1))
         self.fused_layers.changed.connect(lambda *_: self._on_picked(2))
-        events = self._viewer.layers.events
-        for event in (events.inserted, events.removed, events.reordered, events.renamed):
-            event.connect(self.reset_choices)
+        follow_layer_list(self._viewer, self.reset_choices)
         self.reset_choices()
 
     # --- layer choices ---------------------------------------------------------------------

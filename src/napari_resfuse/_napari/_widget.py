@@ -41,6 +41,7 @@ from qtpy.QtWidgets import QSizePolicy
 
 from ..method.fuse import FusionResult, Progress, iter_fuse
 from ..options import BACKBONES, NORMS, VARIANTS, FusionOptions
+from ._workers import QuietGeneratorWorker, follow_layer_list, relay
 from .layers import (
     DEFAULT_OUTPUTS,
     MARKER,
@@ -78,23 +79,11 @@ def device_choices() -> list[str]:
 
 def _fusion_steps(job: FusionJob) -> Generator[Progress, None, FusionResult]:
     """The worker's body: the engine's stages, re-yielded; closing it closes the engine run."""
-    runner = iter_fuse(job.infrared, job.visible, job.options)
-    try:
-        while True:
-            try:
-                progress = next(runner)
-            except StopIteration as stop:
-                return stop.value
-            yield progress
-    finally:
-        runner.close()
+    return (yield from relay(iter_fuse(job.infrared, job.visible, job.options)))
 
 
-class _FusionWorker(GeneratorWorker):
+class _FusionWorker(QuietGeneratorWorker):
     """napari's generator worker; the widget reports errors and warnings itself."""
-
-    def _relay_error(self, exc: Exception) -> None:
-        """No generic relay: it would add a traceback notification for user errors too."""
 
     def _relay_warning(self, show_warn_args: tuple) -> None:
         """No generic relay: ``FusionWidget._on_warned`` shows them once."""
@@ -238,9 +227,7 @@ class FusionWidget(Container):
         self._auto = [True, True]  # choices not made by the user are re-guessed on changes
         self.infrared_layer.changed.connect(lambda *_: self._on_layer_picked(0))
         self.visible_layer.changed.connect(lambda *_: self._on_layer_picked(1))
-        events = self._viewer.layers.events
-        for event in (events.inserted, events.removed, events.reordered, events.renamed):
-            event.connect(self.reset_choices)
+        follow_layer_list(self._viewer, self.reset_choices)
         self.reset_choices()
 
     # --- layer choices ---------------------------------------------------------------------
