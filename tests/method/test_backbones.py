@@ -52,6 +52,15 @@ def test_state_dict_file_is_loaded_and_used(state_files):
     assert torch.equal(net.module.get_submodule("layer1.0.conv3").weight, expected)
 
 
+def test_file_without_num_batches_tracked_loads(tmp_path):
+    """torchvision's ImageNet checkpoints predate BatchNorm's num_batches_tracked buffers."""
+    state = {k: v for k, v in _small_state_dict(3).items() if not k.endswith("num_batches_tracked")}
+    path = tmp_path / "old_style.pth"
+    torch.save(state, path)
+    net = get_feature_network(weights=str(path), layers=SHALLOW)
+    assert torch.equal(net.module.get_submodule("conv1").weight, state["conv1.weight"])
+
+
 def test_network_is_built_once_per_settings():
     one = get_feature_network(weights="random", seed=5, layers=SHALLOW)
     two = get_feature_network(weights="random", seed=5, layers=SHALLOW)
@@ -124,7 +133,9 @@ def test_cached_imagenet_file_is_used_without_network(tmp_path, monkeypatch):
     target = imagenet_weights_file()
     target.parent.mkdir(parents=True)
     torch.manual_seed(0)
-    torch.save(resnet152(weights=None).state_dict(), target)
+    state = resnet152(weights=None).state_dict()
+    # like torchvision's real file: no num_batches_tracked buffers
+    torch.save({k: v for k, v in state.items() if "num_batches_tracked" not in k}, target)
 
     def no_network(*args, **kwargs):
         raise AssertionError("the cached file should have been used")

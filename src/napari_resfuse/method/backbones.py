@@ -151,7 +151,9 @@ def _load_into(model: nn.Module, state: dict, needed: set[str], source: str, bac
     """Load ``state`` into ``model``; every key the truncated network needs must be there."""
     expected = set(model.state_dict())
     unexpected = sorted(set(state) - expected)
-    missing = sorted(needed - set(state))
+    # BatchNorm's ``num_batches_tracked`` counters play no part in evaluation, and files saved
+    # before torch 0.4.1 (torchvision's own ImageNet checkpoints among them) lack them.
+    missing = sorted(k for k in needed - set(state) if not k.endswith(".num_batches_tracked"))
     if unexpected or missing:
         parts = []
         if missing:
