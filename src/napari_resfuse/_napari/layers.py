@@ -135,6 +135,27 @@ def _layer_value_range(layer: Image, dtype: np.dtype, role: str) -> tuple[float,
     return (lo, hi)
 
 
+def _resolve_pair(
+    viewer, infrared, visible, options: FusionOptions | None, overrides: dict[str, Any]
+) -> tuple[Image, Image, FusionOptions]:
+    """The two input layers (checked to have the same shape) and the run's options."""
+    ir_layer = _resolve_layer(viewer, infrared, "infrared")
+    vis_layer = _resolve_layer(viewer, visible, "visible")
+    ir_shape, vis_shape = _spatial_shape(ir_layer), _spatial_shape(vis_layer)
+    if ir_shape != vis_shape:
+        raise ValueError(
+            f"layers {ir_layer.name!r} (infrared, shape {ir_shape}) and {vis_layer.name!r} "
+            f"(visible, shape {vis_shape}{', RGB' if vis_layer.rgb else ''}) differ in shape: "
+            "pick two layers with the same height, width and number of planes"
+        )
+    opts = options if options is not None else FusionOptions()
+    if not isinstance(opts, FusionOptions):
+        raise ValueError(f"options must be a FusionOptions, got {type(opts).__name__}")
+    if overrides:
+        opts = opts.replace(**overrides)
+    return ir_layer, vis_layer, opts
+
+
 def prepare_job(
     infrared: Image | str,
     visible: Image | str,
@@ -170,20 +191,7 @@ def prepare_job(
         A layer that is missing, not an Image layer, multiscale, has unusable contrast limits,
         or whose shape differs from the other's (the message names both layers).
     """
-    ir_layer = _resolve_layer(viewer, infrared, "infrared")
-    vis_layer = _resolve_layer(viewer, visible, "visible")
-    ir_shape, vis_shape = _spatial_shape(ir_layer), _spatial_shape(vis_layer)
-    if ir_shape != vis_shape:
-        raise ValueError(
-            f"layers {ir_layer.name!r} (infrared, shape {ir_shape}) and {vis_layer.name!r} "
-            f"(visible, shape {vis_shape}{', RGB' if vis_layer.rgb else ''}) differ in shape: "
-            "pick two layers with the same height, width and number of planes"
-        )
-    opts = options if options is not None else FusionOptions()
-    if not isinstance(opts, FusionOptions):
-        raise ValueError(f"options must be a FusionOptions, got {type(opts).__name__}")
-    if overrides:
-        opts = opts.replace(**overrides)
+    ir_layer, vis_layer, opts = _resolve_pair(viewer, infrared, visible, options, overrides)
     ir_data, vis_data = np.asarray(ir_layer.data), np.asarray(vis_layer.data)
     if opts.value_range is None and not (ir_data.dtype == vis_data.dtype == np.uint8):
         ranges = (

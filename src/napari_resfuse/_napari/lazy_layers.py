@@ -36,8 +36,7 @@ from .layers import (
     MARKER,
     _check_outputs,
     _layer_value_range,
-    _resolve_layer,
-    _spatial_shape,
+    _resolve_pair,
     _transform,
     add_or_update_layers,
     output_names,
@@ -204,20 +203,7 @@ def fuse_layers_lazy(
     As for in-memory layers, ``uint8`` data are divided by 255 and any other dtype is scaled by
     the layer's contrast limits, for every plane alike.
     """
-    ir_layer = _resolve_layer(viewer, infrared, "infrared")
-    vis_layer = _resolve_layer(viewer, visible, "visible")
-    ir_shape, vis_shape = _spatial_shape(ir_layer), _spatial_shape(vis_layer)
-    if ir_shape != vis_shape:
-        raise ValueError(
-            f"layers {ir_layer.name!r} (infrared, shape {ir_shape}) and {vis_layer.name!r} "
-            f"(visible, shape {vis_shape}{', RGB' if vis_layer.rgb else ''}) differ in shape: "
-            "pick two layers with the same height, width and number of planes"
-        )
-    opts = options if options is not None else FusionOptions()
-    if not isinstance(opts, FusionOptions):
-        raise ValueError(f"options must be a FusionOptions, got {type(opts).__name__}")
-    if overrides:
-        opts = opts.replace(**overrides)
+    ir_layer, vis_layer, opts = _resolve_pair(viewer, infrared, visible, options, overrides)
     if opts.value_range is None:
         ranges = (
             _layer_value_range(ir_layer, np.dtype(ir_layer.data.dtype), "infrared"),
