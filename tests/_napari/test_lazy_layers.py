@@ -1,8 +1,10 @@
 """Lazy output layers: a 200-frame dask stack pair fuses only the frames viewed.
 
-Most tests use napari's ``ViewerModel`` (the viewer without Qt: layers, dims and slicing, which
-is where data are read), so they run headless; one test repeats the slider test in a real
-viewer (needs a display, e.g. ``xvfb-run``).
+The first tests use napari's ``ViewerModel`` (the viewer without Qt: layers, dims and slicing,
+which is where data are read) with ``background=False``: slicing computes in the calling
+thread, so engine calls can be counted right after each slider move. The real-viewer tests
+(need a display, e.g. ``xvfb-run``) check the default there: planes fused in a background
+thread, the slider never waiting for them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
+from napari_resfuse._napari.background import BackgroundPlanes
 from napari_resfuse._napari.lazy_layers import (
     fuse_layers_lazy,
     is_lazy_data,
@@ -56,7 +59,12 @@ def test_slider_fuses_only_viewed_frames(frames):
     viewer = ViewerModel()
     _add_inputs(viewer, frames)
     layers = fuse_layers_lazy(
-        viewer, "ir", "vis", outputs=("fused", "detail", "weights", "winning level"), **FAST
+        viewer,
+        "ir",
+        "vis",
+        outputs=("fused", "detail", "weights", "winning level"),
+        background=False,
+        **FAST,
     )
     names = [layer.name for layer in viewer.layers]
     assert names[2:] == [
@@ -94,8 +102,8 @@ def test_rerun_updates_the_lazy_layers_in_place(frames):
 
     viewer = ViewerModel()
     _add_inputs(viewer, frames)
-    first = fuse_layers_lazy(viewer, "ir", "vis", **FAST)
-    again = fuse_layers_lazy(viewer, "ir", "vis", kernel_size=15, **FAST)
+    first = fuse_layers_lazy(viewer, "ir", "vis", background=False, **FAST)
+    again = fuse_layers_lazy(viewer, "ir", "vis", kernel_size=15, background=False, **FAST)
     assert [a is b for a, b in zip(first, again, strict=True)] == [True, True, True]
     assert len(viewer.layers) == 5
     assert lazy_of(again[0]).options.kernel_size == 15
@@ -109,7 +117,7 @@ def test_non_uint8_layers_use_their_contrast_limits(frames):
     viewer = ViewerModel()
     viewer.add_image(da.from_array(ir, chunks=(1, 64, 96)), name="ir", contrast_limits=(0, 1020))
     viewer.add_image(da.from_array(vis, chunks=(1, 64, 96)), name="vis", contrast_limits=(0, 800))
-    (layer,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), **FAST)
+    (layer,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), background=False, **FAST)
     assert lazy_of(layer).options.value_range == ((0.0, 1020.0), (0.0, 800.0))
 
 
@@ -142,23 +150,124 @@ def test_save_worker_writes_and_cancels(frames, tmp_path, qtbot):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr"]  # nothing partial
 
 
-def test_slider_in_a_real_viewer(viewer, frames):
-    """The same count in the Qt viewer (thumbnails and the canvas read only the slice)."""
+def _wait_shown(qtbot, layers, timeout=60_000):
+    """Process Qt events until every layer shows the plane napari asked it for last."""
+    qtbot.waitUntil(lambda: not any(layer.data.pending for layer in layers), timeout=timeout)
+
+
+def _shown(layer):
+    return np.asarray(layer._slice.image.raw)
+
+
+def test_slider_in_a_real_viewer_fuses_each_viewed_frame_once(viewer, frames, qtbot):
+    """The count of the ViewerModel test, in the Qt viewer with background fusion."""
     _add_inputs(viewer, frames)
     # Another seed than the other tests: napari's dask cache is shared by the whole process.
-    (layer,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), seed=7, **FAST)
-    lazy = lazy_of(layer)
+    layers = fuse_layers_lazy(viewer, "ir", "vis", outputs=("detail",), seed=7, **FAST)
+    assert all(isinstance(layer.data, BackgroundPlanes) for layer in layers)
+    lazy = lazy_of(layers[0])
+    _wait_shown(qtbot, layers)
     assert lazy.calls == 1
     viewed = [3, 77, 150]
-    time_axis = viewer.dims.ndim - 3
     for t in viewed:
-        viewer.dims.set_current_step(time_axis, t)
+        viewer.dims.set_current_step(0, t)
+        _wait_shown(qtbot, layers)
+    assert lazy.calls == 1 + len(viewed)  # one engine call per frame for all three layers
+    assert all(layer.loaded for layer in layers)
+    ir, vis = frames
+    from napari_resfuse import fuse
+
+    expected = fuse(ir[150], vis[150], seed=7, **FAST)
+    np.testing.assert_allclose(_shown(layers[0]), expected.fused, atol=1e-6)
+    np.testing.assert_allclose(_shown(layers[2]), expected.detail[1], atol=1e-6)
+    # A frame shown before comes back from the layers' own store: no engine call, no wait.
+    viewer.dims.set_current_step(0, 77)
+    assert not any(layer.data.pending for layer in layers)
     assert lazy.calls == 1 + len(viewed)
 
 
+def test_the_slider_never_waits_and_skips_frames_passed_over(viewer, frames, qtbot):
+    """The engine is held inside frame 33 until the test lets it go: meanwhile slider moves
+    return, the layer shows its last frame and is marked loading, and of the frames passed
+    over only the last one is fused afterwards."""
+    import threading
+
+    _add_inputs(viewer, frames)
+    (layer,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), seed=13, **FAST)
+    lazy = lazy_of(layer)
+    _wait_shown(qtbot, [layer])
+    before = _shown(layer).copy()
+    entered, release, fused, threads = threading.Event(), threading.Event(), [], []
+
+    def hold(block):
+        fused.append(block[0])
+        threads.append(threading.current_thread())
+        if block[0] == 33:
+            entered.set()
+            release.wait(60)
+
+    lazy.on_call = hold
+    try:
+        viewer.dims.set_current_step(0, 33)
+        assert entered.wait(60)  # frame 33 is being fused, in another thread
+        assert threads[0] is not threading.main_thread()
+        for t in (34, 35, 36):  # these return while the engine is held
+            viewer.dims.set_current_step(0, t)
+        assert layer.data.pending
+        assert not layer.loaded
+        np.testing.assert_array_equal(_shown(layer), before)  # the last frame stays
+    finally:
+        release.set()
+    _wait_shown(qtbot, [layer])
+    lazy.on_call = None
+    assert fused == [33, 36]
+    assert layer.loaded
+    ir, vis = frames
+    from napari_resfuse import fuse
+
+    expected = fuse(ir[36], vis[36], seed=13, **FAST).fused
+    np.testing.assert_allclose(_shown(layer), expected, atol=1e-6)
+
+
+def test_a_plane_that_cannot_be_fused_is_reported_once(viewer, frames, qtbot, notifications):
+    ir, vis = (f[:6].astype(np.float32) for f in frames)
+    ir[4, 10, 10] = np.nan
+    viewer.add_image(da.from_array(ir, chunks=(1, 64, 96)), name="ir", contrast_limits=(0, 255))
+    viewer.add_image(da.from_array(vis, chunks=(1, 64, 96)), name="vis", contrast_limits=(0, 255))
+    (layer,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), **FAST)
+    _wait_shown(qtbot, [layer])
+    viewer.dims.set_current_step(0, 4)
+    _wait_shown(qtbot, [layer])
+    errors = [n.message for n in notifications if "could not compute" in n.message]
+    assert len(errors) == 1
+    assert "'fused [ir + vis]'" in errors[0] and "NaN" in errors[0]
+    np.testing.assert_array_equal(_shown(layer), 0)  # nothing pretends to be frame 4
+    assert layer.loaded
+    viewer.dims.set_current_step(0, 5)
+    _wait_shown(qtbot, [layer])
+    assert _shown(layer).any()
+    computed = layer.data.computed
+    viewer.dims.set_current_step(0, 4)  # back to the failed frame: not tried again
+    assert not layer.data.pending
+    assert layer.data.computed == computed
+    assert len([n for n in notifications if "could not compute" in n.message]) == 1
+
+
+def test_a_rerun_stops_the_earlier_runs_planes(viewer, frames, qtbot):
+    _add_inputs(viewer, frames)
+    (first,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), **FAST)
+    old = first.data
+    (again,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), kernel_size=15, **FAST)
+    assert again is first and again.data is not old
+    assert old.closed and not again.data.closed
+    _wait_shown(qtbot, [again])
+    assert lazy_of(again).options.kernel_size == 15
+
+
 def test_with_async_slicing_the_main_thread_never_fuses(viewer, frames, qtbot):
-    """With napari's asynchronous slicing on, a slider move returns at once and the plane is
-    fused in a slicing thread; the engine is held there until the test lets it go."""
+    """Without background fusion, napari's asynchronous slicing gives the same: a slider move
+    returns at once and the plane is fused in napari's slicing thread; the engine is held
+    there until the test lets it go."""
     import threading
 
     from napari.settings import get_settings
@@ -171,7 +280,9 @@ def test_with_async_slicing_the_main_thread_never_fuses(viewer, frames, qtbot):
     settings.async_ = True
     try:
         _add_inputs(viewer, frames)
-        (layer,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), seed=11, **FAST)
+        (layer,) = fuse_layers_lazy(
+            viewer, "ir", "vis", outputs=(), seed=11, background=False, **FAST
+        )
         lazy = lazy_of(layer)
         qtbot.waitUntil(lambda: layer.loaded and lazy.calls >= 1, timeout=60_000)
         calls = lazy.calls

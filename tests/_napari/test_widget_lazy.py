@@ -8,6 +8,7 @@ import zarr
 
 from napari_resfuse import fuse, fuse_layers
 from napari_resfuse._napari._widget import FusionWidget
+from napari_resfuse._napari.background import BackgroundPlanes
 from napari_resfuse._napari.lazy_layers import lazy_of
 
 from ..conftest import textured_pair
@@ -31,7 +32,8 @@ def test_fuse_layers_on_dask_stacks_gives_lazy_layers(viewer):
     lazy = lazy_of(layers[0])
     assert lazy is not None
     assert lazy.calls <= 1  # at most the plane on display
-    plane = np.asarray(layers[0].data[2])
+    assert isinstance(layers[0].data, BackgroundPlanes)  # the viewer never waits for a plane
+    plane = np.asarray(layers[0].data.array[2])
     expected = fuse(ir, vis, **FAST).fused[2]
     np.testing.assert_allclose(plane, expected, atol=1e-5)
 

@@ -27,6 +27,7 @@ from ..compare import DEFAULT_METHODS, METHODS, MethodResult, iter_compare_array
 from ..metrics.table import DIRECTIONS, MEAN_PAIR, METRIC_NAMES, best_cells
 from ._widget import device_choices
 from ._workers import QuietGeneratorWorker, follow_layer_list, relay
+from .background import computable
 from .layers import MARKER, add_or_update_layers
 
 __all__ = ["CompareWidget", "arrange_grid", "result_name"]
@@ -224,7 +225,7 @@ class CompareWidget(Container):
                     f"{role} layer {layer.name!r} has {spatial} dimensions: compare 2-D "
                     "images (fuse stacks with the 'Fuse infrared + visible' widget)"
                 )
-            arrays.append(np.asarray(layer.data))
+            arrays.append(np.asarray(computable(layer.data)))
         return {
             "infrared": arrays[0],
             "visible": arrays[1],

@@ -121,8 +121,10 @@ def metrics_input(layer: Image, plane: tuple[int, ...] = ()) -> np.ndarray:
     minimum and maximum. So a fused layer from the engine (float in ``[0, 1]``, contrast limits
     ``(0, 1)``) gives the same values as its 8-bit PNG through ``resfuse metrics``.
     """
-    data = layer.data[plane] if plane else layer.data
-    array = np.asarray(data)
+    from .background import computable
+
+    data = computable(layer.data)
+    array = np.asarray(data[plane] if plane else data)
     image_ndim = 3 if layer.rgb else 2
     if array.ndim != image_ndim:
         raise ValueError(

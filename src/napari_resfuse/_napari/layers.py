@@ -28,6 +28,7 @@ import numpy as np
 
 from ..method.fuse import FusionResult, fuse
 from ..options import FusionOptions
+from .background import computable
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -192,7 +193,8 @@ def prepare_job(
         or whose shape differs from the other's (the message names both layers).
     """
     ir_layer, vis_layer, opts = _resolve_pair(viewer, infrared, visible, options, overrides)
-    ir_data, vis_data = np.asarray(ir_layer.data), np.asarray(vis_layer.data)
+    ir_data = np.asarray(computable(ir_layer.data))
+    vis_data = np.asarray(computable(vis_layer.data))
     if opts.value_range is None and not (ir_data.dtype == vis_data.dtype == np.uint8):
         ranges = (
             _layer_value_range(ir_layer, ir_data.dtype, "infrared"),

@@ -14,11 +14,14 @@ their marker also holds ``"lazy": True`` and the :class:`~napari_resfuse.lazy.La
 (:func:`lazy_of`). Contrast limits are fixed (``[0, 1]``; detail ``[-0.5, 0.5]``) so that napari
 never reads the whole data to guess them.
 
-Slicing runs where napari runs it: in the main thread by default, so showing a new plane
-waits for one engine call (0.1 s for 128 x 160, about 8 s for 640 x 512 on the project's shared
-two-core CPU); with napari's asynchronous slicing (Preferences > Experimental > "Render Layers
-Asynchronously", ``get_settings().experimental.async_``) it runs in a slicing thread, the
-viewer never waits, and planes passed over quickly are not fused at all.
+Nothing blocks the viewer: in a Qt application (the viewer, the widgets) each layer's data is
+a :class:`~napari_resfuse._napari.background.BackgroundPlanes` around its dask array, so a
+slider move returns at once, showing the layer's last plane (marked as loading) until the new
+one has been fused in a background thread; planes passed over while another was being fused are
+never fused. ``layer.data.array`` is the dask array. Without a Qt application (a
+``ViewerModel`` in a script) the layers hold the dask arrays themselves and slicing computes
+in the calling thread (``background=False`` asks for that in a Qt application too; napari's
+own asynchronous slicing setting then moves the wait to its slicing thread).
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ import numpy as np
 
 from ..lazy import LazyFusion, fuse_lazy, iter_save_lazy
 from ..options import FusionOptions
+from .background import BackgroundPlanes, computable, qt_app_running
 from .layers import (
     DEFAULT_OUTPUTS,
     MARKER,
     _check_outputs,
+    _find_output,
     _layer_value_range,
     _resolve_pair,
     _transform,
@@ -176,6 +181,7 @@ def fuse_layers_lazy(
     options: FusionOptions | None = None,
     planes_per_block: int = 1,
     cache_blocks: int = 8,
+    background: bool | None = None,
     **overrides: Any,
 ) -> list[Layer]:
     """Add (or update) lazy output layers for two stack layers; nothing is fused until shown.
@@ -190,7 +196,13 @@ def fuse_layers_lazy(
     options : FusionOptions, optional
         The run's options; keywords override single fields.
     planes_per_block, cache_blocks : int
-        See :func:`napari_resfuse.lazy.fuse_lazy`.
+        See :func:`napari_resfuse.lazy.fuse_lazy`; ``cache_blocks`` is also the number of
+        computed planes each layer keeps in background mode.
+    background : bool, optional
+        Fuse the planes napari shows in a background thread, so that slicing never waits
+        (layer data are :class:`~napari_resfuse._napari.background.BackgroundPlanes`), or in
+        the slicing thread (data are the dask arrays). Default: in the background when a Qt
+        application is running (it refreshes the layers), else not.
 
     Returns
     -------
@@ -203,6 +215,8 @@ def fuse_layers_lazy(
     As for in-memory layers, ``uint8`` data are divided by 255 and any other dtype is scaled by
     the layer's contrast limits, for every plane alike.
     """
+    if background is None:
+        background = qt_app_running()
     ir_layer, vis_layer, opts = _resolve_pair(viewer, infrared, visible, options, overrides)
     if opts.value_range is None:
         ranges = (
@@ -211,16 +225,26 @@ def fuse_layers_lazy(
         )
         opts = opts.replace(value_range=ranges)
     lazy = fuse_lazy(
-        ir_layer.data,
-        vis_layer.data,
+        computable(ir_layer.data),
+        computable(vis_layer.data),
         opts,
         planes_per_block=planes_per_block,
         cache_blocks=cache_blocks,
     )
     data = lazy_layer_data(lazy, ir_layer, (ir_layer.name, vis_layer.name), outputs)
+    earlier = [_find_output(viewer, kwargs["metadata"][MARKER]["key"]) for _, kwargs, _ in data]
+    previous = [layer.data for layer in earlier if layer is not None]
+    if background:
+        keep = max(cache_blocks, 1)
+        data = [(BackgroundPlanes(array, keep=keep), kwargs, kind) for array, kwargs, kind in data]
     layers = add_or_update_layers(viewer, data)
-    for layer in layers:  # added hidden: now sliced once, at the viewer's current point
-        layer.visible = True
+    for old in previous:  # a re-run: the earlier run's planes are no longer wanted
+        if isinstance(old, BackgroundPlanes):
+            old.close()
+    for layer in layers:
+        if isinstance(layer.data, BackgroundPlanes):
+            layer.data.attach(layer)
+        layer.visible = True  # added hidden: now sliced once, at the viewer's current point
     return layers
 
 
