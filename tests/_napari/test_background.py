@@ -107,7 +107,7 @@ def test_a_failure_is_handed_over_once_and_not_retried():
     source = Source(fail=4)
     planes, recorder = _planes(source)
     planes[4]
-    norm, value = recorder.next_ready()
+    _, value = recorder.next_ready()
     assert isinstance(value, ValueError) and "plane 4 is broken" in str(value)
     again = planes[4]
     np.testing.assert_array_equal(again, np.zeros((4, 5), np.float32))
@@ -132,7 +132,7 @@ def test_the_store_keeps_the_newest_planes():
 
 def test_a_closed_planes_computes_nothing():
     source = Source(hold=0)
-    planes, recorder = _planes(source)
+    planes, _ = _planes(source)
     other, other_recorder = _planes(Source())
     planes[0]
     assert source.entered.wait(TIMEOUT)
