@@ -229,6 +229,37 @@ def test_the_slider_never_waits_and_skips_frames_passed_over(viewer, frames, qtb
     np.testing.assert_allclose(_shown(layer), expected, atol=1e-6)
 
 
+def test_removing_the_layer_drops_its_queued_plane(viewer, frames, qtbot):
+    import threading
+
+    _add_inputs(viewer, frames)
+    (layer,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), seed=17, **FAST)
+    lazy = lazy_of(layer)
+    _wait_shown(qtbot, [layer])
+    entered, release, fused = threading.Event(), threading.Event(), []
+
+    def hold(block):
+        fused.append(block[0])
+        if block[0] == 40:
+            entered.set()
+            release.wait(60)
+
+    lazy.on_call = hold
+    try:
+        viewer.dims.set_current_step(0, 40)
+        assert entered.wait(60)
+        viewer.dims.set_current_step(0, 41)  # queued behind frame 40
+        viewer.layers.remove(layer)
+    finally:
+        release.set()
+    # Frame 40's result comes back; then the queue is empty: the next plane any layer asks
+    # for is fused straight away, and frame 41 never was.
+    (other,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), seed=19, **FAST)
+    _wait_shown(qtbot, [other])
+    lazy.on_call = None
+    assert fused == [40]
+
+
 def test_a_plane_that_cannot_be_fused_is_reported_once(viewer, frames, qtbot, notifications):
     ir, vis = (f[:6].astype(np.float32) for f in frames)
     ir[4, 10, 10] = np.nan

@@ -203,6 +203,11 @@ class BackgroundPlanes:
         """Refresh ``layer`` (while its data are this object) when a plane it asked for is ready."""
         self._layers.add(layer)
 
+    def cancel_pending(self) -> None:
+        """Drop the queued request, if any (the layer left the viewer); a later read queues
+        again."""
+        _FETCHER.discard(self)
+
     def close(self) -> None:
         """Stop computing for these data (their layer was removed or given new data)."""
         self._closed = True

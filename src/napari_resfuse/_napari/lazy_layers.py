@@ -237,6 +237,8 @@ def fuse_layers_lazy(
     if background:
         keep = max(cache_blocks, 1)
         data = [(BackgroundPlanes(array, keep=keep), kwargs, kind) for array, kwargs, kind in data]
+    if background:
+        viewer.layers.events.removed.connect(_cancel_removed)
     layers = add_or_update_layers(viewer, data)
     for old in previous:  # a re-run: the earlier run's planes are no longer wanted
         if isinstance(old, BackgroundPlanes):
@@ -246,6 +248,13 @@ def fuse_layers_lazy(
             layer.data.attach(layer)
         layer.visible = True  # added hidden: now sliced once, at the viewer's current point
     return layers
+
+
+def _cancel_removed(event) -> None:
+    """A layer left the viewer: drop its queued plane (nothing is fused for it any more)."""
+    data = getattr(event.value, "data", None)
+    if isinstance(data, BackgroundPlanes):
+        data.cancel_pending()
 
 
 def save_worker(
