@@ -413,7 +413,7 @@ class FusionWidget(Container):
             return True
         self.save_button.visible = True
         self.status.value = (
-            "lazy layers added: each plane is fused when shown; "
+            "lazy layers added: each plane is fused in the background when shown; "
             "'Compute all and save…' writes every plane"
         )
         return True
