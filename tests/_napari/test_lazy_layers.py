@@ -9,6 +9,8 @@ thread, the slider never waiting for them.
 
 from __future__ import annotations
 
+import threading
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -150,6 +152,25 @@ def test_save_worker_writes_and_cancels(frames, tmp_path, qtbot):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr"]  # nothing partial
 
 
+class EngineHold:
+    """Records the frames ``lazy`` fuses (and in which thread); the engine call of ``frame``
+    waits inside the engine until ``release`` is set (``entered`` tells it got there)."""
+
+    def __init__(self, lazy, frame: int):
+        self.frame = frame
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.fused: list[int] = []
+        self.threads: list[threading.Thread] = []
+        lazy.on_call = self
+
+    def __call__(self, block) -> None:
+        self.fused.append(block[0])
+        self.threads.append(threading.current_thread())
+        if block[0] == self.frame:
+            self.entered.set()
+            self.release.wait(60)
+
+
 def _wait_shown(qtbot, layers, timeout=60_000):
     """Process Qt events until every layer shows the plane napari asked it for last."""
     qtbot.waitUntil(lambda: not any(layer.data.pending for layer in layers), timeout=timeout)
@@ -190,37 +211,26 @@ def test_the_slider_never_waits_and_skips_frames_passed_over(viewer, frames, qtb
     """The engine is held inside frame 33 until the test lets it go: meanwhile slider moves
     return, the layer shows its last frame and is marked loading, and of the frames passed
     over only the last one is fused afterwards."""
-    import threading
-
     _add_inputs(viewer, frames)
     (layer,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), seed=13, **FAST)
     lazy = lazy_of(layer)
     _wait_shown(qtbot, [layer])
     before = _shown(layer).copy()
-    entered, release, fused, threads = threading.Event(), threading.Event(), [], []
-
-    def hold(block):
-        fused.append(block[0])
-        threads.append(threading.current_thread())
-        if block[0] == 33:
-            entered.set()
-            release.wait(60)
-
-    lazy.on_call = hold
+    hold = EngineHold(lazy, frame=33)
     try:
         viewer.dims.set_current_step(0, 33)
-        assert entered.wait(60)  # frame 33 is being fused, in another thread
-        assert threads[0] is not threading.main_thread()
+        assert hold.entered.wait(60)  # frame 33 is being fused, in another thread
+        assert hold.threads[0] is not threading.main_thread()
         for t in (34, 35, 36):  # these return while the engine is held
             viewer.dims.set_current_step(0, t)
         assert layer.data.pending
         assert not layer.loaded
         np.testing.assert_array_equal(_shown(layer), before)  # the last frame stays
     finally:
-        release.set()
+        hold.release.set()
     _wait_shown(qtbot, [layer])
     lazy.on_call = None
-    assert fused == [33, 36]
+    assert hold.fused == [33, 36]
     assert layer.loaded
     ir, vis = frames
     from napari_resfuse import fuse
@@ -230,34 +240,24 @@ def test_the_slider_never_waits_and_skips_frames_passed_over(viewer, frames, qtb
 
 
 def test_removing_the_layer_drops_its_queued_plane(viewer, frames, qtbot):
-    import threading
-
     _add_inputs(viewer, frames)
     (layer,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), seed=17, **FAST)
     lazy = lazy_of(layer)
     _wait_shown(qtbot, [layer])
-    entered, release, fused = threading.Event(), threading.Event(), []
-
-    def hold(block):
-        fused.append(block[0])
-        if block[0] == 40:
-            entered.set()
-            release.wait(60)
-
-    lazy.on_call = hold
+    hold = EngineHold(lazy, frame=40)
     try:
         viewer.dims.set_current_step(0, 40)
-        assert entered.wait(60)
+        assert hold.entered.wait(60)
         viewer.dims.set_current_step(0, 41)  # queued behind frame 40
         viewer.layers.remove(layer)
     finally:
-        release.set()
+        hold.release.set()
     # Frame 40's result comes back; then the queue is empty: the next plane any layer asks
     # for is fused straight away, and frame 41 never was.
     (other,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), seed=19, **FAST)
     _wait_shown(qtbot, [other])
     lazy.on_call = None
-    assert fused == [40]
+    assert hold.fused == [40]
 
 
 def test_a_plane_that_cannot_be_fused_is_reported_once(viewer, frames, qtbot, notifications):
@@ -299,8 +299,6 @@ def test_with_async_slicing_the_main_thread_never_fuses(viewer, frames, qtbot):
     """Without background fusion, napari's asynchronous slicing gives the same: a slider move
     returns at once and the plane is fused in napari's slicing thread; the engine is held
     there until the test lets it go."""
-    import threading
-
     from napari.settings import get_settings
 
     root = get_settings()
@@ -317,18 +315,11 @@ def test_with_async_slicing_the_main_thread_never_fuses(viewer, frames, qtbot):
         lazy = lazy_of(layer)
         qtbot.waitUntil(lambda: layer.loaded and lazy.calls >= 1, timeout=60_000)
         calls = lazy.calls
-        entered, release, threads = threading.Event(), threading.Event(), []
-
-        def hold(block):
-            threads.append(threading.current_thread())
-            entered.set()
-            release.wait(60)
-
-        lazy.on_call = hold
+        hold = EngineHold(lazy, frame=33)
         viewer.dims.set_current_step(0, 33)  # returns while the plane is being fused
-        assert entered.wait(60)
-        assert threads[0] is not threading.main_thread()
-        release.set()
+        assert hold.entered.wait(60)
+        assert hold.threads[0] is not threading.main_thread()
+        hold.release.set()
         ir, vis = frames
         from napari_resfuse import fuse
 
