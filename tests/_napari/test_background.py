@@ -62,6 +62,7 @@ class Recorder:
         return self.ready.get(timeout=TIMEOUT)
 
 
+# ``planes[t, :, :]``: an index per axis, the way napari slices (``planes[t]`` is a lazy slice).
 def _planes(source, **kwargs):
     recorder = Recorder()
     array = da.from_array(source, chunks=(1, 4, 5), asarray=True, fancy=False)
@@ -71,19 +72,19 @@ def _planes(source, **kwargs):
 def test_first_read_is_a_placeholder_then_the_result():
     source = Source()
     planes, recorder = _planes(source)
-    first = planes[2]
+    first = planes[2, :, :]
     np.testing.assert_array_equal(first, np.zeros((4, 5), np.float32))
     assert planes.pending
     assert recorder.loading == 1  # the layer is marked as loading
     norm, value = recorder.next_ready()
-    assert norm == _normalise(2)
+    assert norm == _normalise((2, slice(None), slice(None)))
     np.testing.assert_array_equal(value, source.data[2])
-    np.testing.assert_array_equal(planes[2], source.data[2])  # now from the store
+    np.testing.assert_array_equal(planes[2, :, :], source.data[2])  # now from the store
     assert not planes.pending
     # Until another plane is ready, the last one stands in for it (same shape).
-    np.testing.assert_array_equal(planes[3], source.data[2])
+    np.testing.assert_array_equal(planes[3, :, :], source.data[2])
     recorder.next_ready()
-    np.testing.assert_array_equal(planes[3], source.data[3])
+    np.testing.assert_array_equal(planes[3, :, :], source.data[3])
     assert source.reads == [2, 3]
     assert planes.computed == 2
 
@@ -91,25 +92,27 @@ def test_first_read_is_a_placeholder_then_the_result():
 def test_requests_made_while_computing_keep_only_the_newest():
     source = Source(hold=0)
     planes, recorder = _planes(source)
-    planes[0]
+    planes[0, :, :]
     assert source.entered.wait(TIMEOUT)  # plane 0 is being read in the background
     for t in (1, 2, 3):
-        planes[t]
+        planes[t, :, :]
     source.release.set()
     norm, _ = recorder.next_ready()
-    assert norm == _normalise(3)  # plane 0 was not wanted any more: no hand-off for it
+    assert norm == _normalise(
+        (3, slice(None), slice(None))
+    )  # plane 0 was not wanted any more: no hand-off for it
     assert source.reads == [0, 3]
-    np.testing.assert_array_equal(planes[3], source.data[3])
-    np.testing.assert_array_equal(planes[0], source.data[0])  # computed, so kept
+    np.testing.assert_array_equal(planes[3, :, :], source.data[3])
+    np.testing.assert_array_equal(planes[0, :, :], source.data[0])  # computed, so kept
 
 
 def test_a_failure_is_handed_over_once_and_not_retried():
     source = Source(fail=4)
     planes, recorder = _planes(source)
-    planes[4]
+    planes[4, :, :]
     _, value = recorder.next_ready()
     assert isinstance(value, ValueError) and "plane 4 is broken" in str(value)
-    again = planes[4]
+    again = planes[4, :, :]
     np.testing.assert_array_equal(again, np.zeros((4, 5), np.float32))
     assert not planes.pending
     assert source.reads == [4]
@@ -120,11 +123,11 @@ def test_the_store_keeps_the_newest_planes():
     source = Source()
     planes, recorder = _planes(source, keep=2)
     for t in (0, 1, 2):
-        planes[t]
+        planes[t, :, :]
         recorder.next_ready()
-    planes[0]  # forgotten: computed again
+    planes[0, :, :]  # forgotten: computed again
     recorder.next_ready()
-    planes[2]  # kept
+    planes[2, :, :]  # kept
     assert source.reads == [0, 1, 2, 0]
     with pytest.raises(ValueError, match="keep"):
         BackgroundPlanes(planes.array, keep=0)
@@ -134,12 +137,12 @@ def test_a_closed_planes_computes_nothing():
     source = Source(hold=0)
     planes, _ = _planes(source)
     other, other_recorder = _planes(Source())
-    planes[0]
+    planes[0, :, :]
     assert source.entered.wait(TIMEOUT)
-    planes[1]
+    planes[1, :, :]
     planes.close()
     source.release.set()
-    other[5]  # the thread goes on with other layers' planes
+    other[5, :, :]  # the thread goes on with other layers' planes
     other_recorder.next_ready()
     assert source.reads == [0]
     assert planes.closed
@@ -151,7 +154,13 @@ def test_array_protocol_and_blocking_paths():
     assert planes.shape == (6, 4, 5) and planes.ndim == 3 and len(planes) == 6
     assert planes.dtype == np.float32 and planes.nbytes == 6 * 4 * 5 * 4
     np.testing.assert_array_equal(np.asarray(planes), source.data)  # the whole array, computed
-    np.testing.assert_array_equal(planes[[1, 4]], source.data[[1, 4]])  # fancy: computed here
+    # Not napari's slicing (fewer indices, arrays): the dask array's lazy slice, read on demand.
+    reads = len(source.reads)
+    lazy_plane = planes[2]
+    assert isinstance(lazy_plane, da.Array) and lazy_plane.dtype == np.float32
+    assert len(source.reads) == reads
+    np.testing.assert_array_equal(lazy_plane, source.data[2])
+    np.testing.assert_array_equal(planes[[1, 4]], source.data[[1, 4]])
     assert computable(planes) is planes.array
     data = np.zeros(3)
     assert computable(data) is data
@@ -159,8 +168,9 @@ def test_array_protocol_and_blocking_paths():
 
 
 def test_normalise_basic_indices_only():
-    assert _normalise((1, slice(2, 3), Ellipsis)) == (1, ("slice", 2, 3, None), "...")
+    assert _normalise((1, slice(2, 3))) == (1, ("slice", 2, 3, None))
     assert _normalise(np.int64(2)) == (2,)
+    assert _normalise((1, Ellipsis)) is None
     assert _normalise(slice(np.int64(0), 1)) == (("slice", 0, 1, None),)
     assert _normalise([1, 2]) is None
     assert _normalise((np.array([True, False]),)) is None

@@ -184,7 +184,9 @@ def test_slider_in_a_real_viewer_fuses_each_viewed_frame_once(viewer, frames, qt
     """The count of the ViewerModel test, in the Qt viewer with background fusion."""
     _add_inputs(viewer, frames)
     # Another seed than the other tests: napari's dask cache is shared by the whole process.
-    layers = fuse_layers_lazy(viewer, "ir", "vis", outputs=("detail",), seed=7, **FAST)
+    layers = fuse_layers_lazy(
+        viewer, "ir", "vis", outputs=("detail", "winning level"), seed=7, **FAST
+    )
     assert all(isinstance(layer.data, BackgroundPlanes) for layer in layers)
     lazy = lazy_of(layers[0])
     _wait_shown(qtbot, layers)
@@ -193,7 +195,7 @@ def test_slider_in_a_real_viewer_fuses_each_viewed_frame_once(viewer, frames, qt
     for t in viewed:
         viewer.dims.set_current_step(0, t)
         _wait_shown(qtbot, layers)
-    assert lazy.calls == 1 + len(viewed)  # one engine call per frame for all three layers
+    assert lazy.calls == 1 + len(viewed)  # one engine call per frame for all five layers
     assert all(layer.loaded for layer in layers)
     ir, vis = frames
     from napari_resfuse import fuse
@@ -201,6 +203,7 @@ def test_slider_in_a_real_viewer_fuses_each_viewed_frame_once(viewer, frames, qt
     expected = fuse(ir[150], vis[150], seed=7, **FAST)
     np.testing.assert_allclose(_shown(layers[0]), expected.fused, atol=1e-6)
     np.testing.assert_allclose(_shown(layers[2]), expected.detail[1], atol=1e-6)
+    np.testing.assert_array_equal(_shown(layers[3]), expected.winning_level[0] + 1)  # Labels
     # A frame shown before comes back from the layers' own store: no engine call, no wait.
     viewer.dims.set_current_step(0, 77)
     assert not any(layer.data.pending for layer in layers)
@@ -236,6 +239,21 @@ def test_the_slider_never_waits_and_skips_frames_passed_over(viewer, frames, qtb
     from napari_resfuse import fuse
 
     expected = fuse(ir[36], vis[36], seed=13, **FAST).fused
+    np.testing.assert_allclose(_shown(layer), expected, atol=1e-6)
+
+
+def test_an_rgb_fused_layer_is_fused_in_the_background(viewer, frames, qtbot):
+    ir = frames[0][:4]
+    vis = np.stack([frames[1][:4], frames[1][:4] // 2, 255 - frames[1][:4]], axis=-1)
+    viewer.add_image(da.from_array(ir, chunks=(1, 64, 96)), name="ir", contrast_limits=(0, 255))
+    viewer.add_image(da.from_array(vis, chunks=(1, 64, 96, 3)), name="vis", rgb=True)
+    (layer,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), **FAST)
+    assert layer.rgb and layer.data.slice_ndim == 3
+    viewer.dims.set_current_step(0, 1)
+    _wait_shown(qtbot, [layer])
+    from napari_resfuse import fuse
+
+    expected = fuse(ir[1], vis[1], **FAST).fused
     np.testing.assert_allclose(_shown(layer), expected, atol=1e-6)
 
 

@@ -4,9 +4,10 @@ napari reads a layer's data where it slices: in the main thread by default. A la
 whose data were a plain dask array would then freeze the viewer for one engine call on every
 new plane (seconds on a CPU). :class:`BackgroundPlanes` is the data of the lazy layers instead:
 
-- indexing it (what napari does to slice) returns at once: the result when this plane has been
-  computed (a small store of recent planes), otherwise a placeholder, and the plane is queued
-  for the background thread;
+- indexing it the way napari slices (an int or a slice for every axis of the layer) returns at
+  once: the result when this plane has been computed (a small store of recent planes),
+  otherwise a placeholder, and the plane is queued for the background thread; any other index
+  (``data[5]``, which napari also uses to read the dtype) gives the dask array's lazy slice;
 - one daemon thread computes the queued planes, oldest request first, keeping only the newest
   request of each layer, so planes that the slider passed over while another was being fused
   are never fused;
@@ -60,9 +61,9 @@ def computable(data: Any) -> Any:
     return data.array if isinstance(data, BackgroundPlanes) else data
 
 
-def _normalise(key: Any) -> Hashable | None:
-    """A hashable form of a basic index (ints, slices, Ellipsis, None); None for anything else
-    (fancy indexing), which is then computed in the caller's thread."""
+def _normalise(key: Any) -> tuple[Hashable, ...] | None:
+    """A hashable form of an index made of ints and slices (what napari slices with); None for
+    anything else (Ellipsis, None, arrays)."""
     items = key if isinstance(key, tuple) else (key,)
     out: list[Hashable] = []
     for item in items:
@@ -73,10 +74,6 @@ def _normalise(key: Any) -> Hashable | None:
             out.append(("slice", *(None if p is None else int(p) for p in parts)))
         elif isinstance(item, int | np.integer) and not isinstance(item, bool | np.bool_):
             out.append(int(item))
-        elif item is Ellipsis:
-            out.append("...")
-        elif item is None:
-            out.append("newaxis")
         else:
             return None
     return tuple(out)
@@ -101,6 +98,9 @@ class BackgroundPlanes:
         at once.
     max_bytes : int
         The most bytes the kept planes may take together (the newest one is always kept).
+    slice_ndim : int, optional
+        The number of indices in napari's slicing keys: the layer's dimensions (``ndim - 1``
+        for an RGB layer, whose last axis napari does not slice). Default ``array.ndim``.
     call_in_main_thread : callable, optional
         ``f(function, *args)`` runs ``function(*args)`` in the GUI thread; Qt's by default.
 
@@ -119,11 +119,13 @@ class BackgroundPlanes:
         *,
         keep: int = KEEP,
         max_bytes: int = MAX_BYTES,
+        slice_ndim: int | None = None,
         call_in_main_thread: Callable[..., Any] = _in_main_thread,
     ):
         if keep < 1:
             raise ValueError(f"keep must be at least 1, got {keep}")
         self.array = array
+        self.slice_ndim = array.ndim if slice_ndim is None else slice_ndim
         self.keep = keep
         self.max_bytes = max_bytes
         self.computed = 0
@@ -171,11 +173,13 @@ class BackgroundPlanes:
             f"pending={self.pending})"
         )
 
-    def __getitem__(self, key: Any) -> np.ndarray:
-        """The computed result for ``key`` if ready, else a placeholder (the plane is queued)."""
+    def __getitem__(self, key: Any) -> Any:
+        """napari's slicing (an int or slice per layer axis): the computed result for ``key`` if
+        ready, else a placeholder, and the plane is queued. Any other index (fewer indices,
+        Ellipsis, arrays): the dask array's lazy slice, as the dask data would give."""
         norm = _normalise(key)
-        if norm is None:  # fancy indexing: not what napari does; compute here
-            return np.asarray(self.array[key].compute())
+        if norm is None or len(norm) != self.slice_ndim:
+            return self.array[key]
         with self._lock:
             hit = self._store.get(norm)
             self._wanted = norm

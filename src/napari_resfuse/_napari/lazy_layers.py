@@ -236,7 +236,10 @@ def fuse_layers_lazy(
     previous = [layer.data for layer in earlier if layer is not None]
     if background:
         keep = max(cache_blocks, 1)
-        data = [(BackgroundPlanes(array, keep=keep), kwargs, kind) for array, kwargs, kind in data]
+        data = [
+            (BackgroundPlanes(array, keep=keep, slice_ndim=array.ndim - bool(kw.get("rgb"))), kw, k)
+            for array, kw, k in data
+        ]
     if background:
         viewer.layers.events.removed.connect(_cancel_removed)
     layers = add_or_update_layers(viewer, data)
