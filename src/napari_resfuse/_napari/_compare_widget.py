@@ -16,17 +16,16 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton, Select, SpinBox
+from magicgui.widgets import ComboBox, Container, PushButton, Select, SpinBox
 from magicgui.widgets import Table as _Table
 from napari.layers import Image
 from napari.qt.threading import GeneratorWorker, create_worker
-from napari.utils.notifications import notification_manager, show_error, show_info
-from qtpy.QtWidgets import QSizePolicy
+from napari.utils.notifications import show_error, show_info
 
 from ..compare import DEFAULT_METHODS, METHODS, MethodResult, iter_compare_arrays
 from ..metrics.table import DIRECTIONS, MEAN_PAIR, METRIC_NAMES, best_cells
 from ._widget import device_choices
-from ._workers import QuietGeneratorWorker, follow_layer_list, relay
+from ._workers import QuietGeneratorWorker, WorkerRunner, follow_layer_list, relay
 from .background import computable
 from .layers import MARKER, add_or_update_layers
 
@@ -110,7 +109,7 @@ def _value_range(layer: Image, data: np.ndarray) -> tuple[float, float] | None:
     return (low, high)
 
 
-class CompareWidget(Container):
+class CompareWidget(WorkerRunner, Container):
     """Compare fusion methods on two Image layers, in a thread worker.
 
     Parameters
@@ -129,11 +128,12 @@ class CompareWidget(Container):
     ``resfuse compare``.
     """
 
+    _user_errors = _USER_ERRORS
+    _cancelled_text = "cancelled: the layers added so far stay"
+
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = getattr(viewer, "__wrapped__", viewer)
-        self._worker: GeneratorWorker | None = None
-        self._cancelled = False
         #: The result layers of the last completed run, in method order.
         self.last_layers: list = []
         #: The metric rows of the last completed run (one per method, then the means).
@@ -147,10 +147,7 @@ class CompareWidget(Container):
         self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
         self.device = ComboBox(label="device", choices=device_choices(), value="auto")
         self.run_button = PushButton(text="Run")
-        self.progress = ProgressBar(label="progress", value=0, min=0, max=1, visible=False)
-        self.status = Label(label="status", value="")
-        self.status.native.setWordWrap(True)
-        self.status.native.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        self._init_runner(self.run_button, self.run)  # also makes self.progress, self.status
         self.table = _Table(label="metrics")
         self.table.read_only = True
         self.table.native.setMinimumHeight(360)
@@ -169,7 +166,6 @@ class CompareWidget(Container):
             ]
         )
         self.weights.changed.connect(self._on_weights_mode)
-        self.run_button.changed.connect(self._on_button)
         self._on_weights_mode()
         follow_layer_list(self._viewer, self.reset_choices)
         self.reset_choices()
@@ -194,18 +190,7 @@ class CompareWidget(Container):
     def _on_weights_mode(self, *_: Any) -> None:
         self.seed.visible = self.weights.value == "random"
 
-    # --- running ---------------------------------------------------------------------------
-    @property
-    def is_running(self) -> bool:
-        """Whether a run is in progress (until its worker has finished)."""
-        return self._worker is not None
-
-    def _on_button(self, *_: Any) -> None:
-        if self.is_running:
-            self.cancel()
-        else:
-            self.run()
-
+    # --- running (is_running, the Run/Cancel button: see WorkerRunner) ----------------------
     def _job(self) -> dict[str, Any]:
         ir_layer, vis_layer = self.infrared_layer.value, self.visible_layer.value
         if ir_layer is None or vis_layer is None:
@@ -262,23 +247,12 @@ class CompareWidget(Container):
         worker.yielded.connect(lambda result: self._on_result(result, job, added))
         worker.returned.connect(lambda rows: self._on_returned(rows, job, added))
         worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
-        self._worker, self._cancelled = worker, False
-        self.run_button.text = "Cancel"
-        self.progress.max, self.progress.value, self.progress.visible = len(job["methods"]), 0, True
-        self.status.value = f"fusing with {job['methods'][0]}…"
-        worker.start()
-        return worker
+        methods = job["methods"]
+        return self._start_worker(worker, status=f"fusing with {methods[0]}…", total=len(methods))
 
     def cancel(self) -> None:
         """Stop after the current method; the layers added so far stay."""
-        if self._worker is None:
-            return
-        self._cancelled = True
-        self._worker.quit()
-        self.run_button.text = "Cancelling…"
-        self.run_button.enabled = False
-        self.status.value = "cancelling: stops after the current method"
+        self._cancel_worker("cancelling: stops after the current method")
 
     def _on_result(self, result: MethodResult, job: dict[str, Any], added: list) -> None:
         ir_layer, _ = job["layers"]
@@ -336,21 +310,6 @@ class CompareWidget(Container):
                 font.setBold(True)
                 item.setFont(font)
         native.resizeColumnsToContents()
-
-    def _on_errored(self, exc: Exception) -> None:
-        self.status.value = f"failed: {type(exc).__name__}"
-        if isinstance(exc, _USER_ERRORS):
-            show_error(f"napari-resfuse: {exc}")
-        else:
-            notification_manager.receive_error(type(exc), exc, exc.__traceback__)
-
-    def _on_finished(self) -> None:
-        self._worker = None
-        self.run_button.text = "Run"
-        self.run_button.enabled = True
-        self.progress.visible = False
-        if self._cancelled:
-            self.status.value = "cancelled: the layers added so far stay"
 
 
 def _guess(layers: list, hints: tuple[str, ...], avoid) -> Any:

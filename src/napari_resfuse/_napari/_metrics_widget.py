@@ -22,27 +22,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton, Select
+from magicgui.widgets import ComboBox, Container, Label, PushButton, Select
 from napari.layers import Image
 from napari.qt.threading import GeneratorWorker, create_worker
-from napari.utils.notifications import (
-    notification_manager,
-    show_error,
-    show_info,
-    show_warning,
-)
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (
-    QAbstractItemView,
-    QFileDialog,
-    QSizePolicy,
-    QTableWidget,
-    QTableWidgetItem,
-)
+from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableWidgetItem
 
 from ..io import from_unit_range
 from ..metrics import DIRECTIONS, METRIC_NAMES, best_cells, compute_metrics, write_csv
-from ._workers import follow_layer_list
+from ._workers import QuietGeneratorWorker, WorkerRunner, follow_layer_list
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -404,13 +393,6 @@ def store_metrics_in_metadata(
 
 
 # --- the widget -----------------------------------------------------------------------------
-class _MetricsWorker(GeneratorWorker):
-    """napari's generator worker; the widget reports errors itself (see ``_on_errored``)."""
-
-    def _relay_error(self, exc: Exception) -> None:
-        """No generic relay: it would add a traceback notification for user errors too."""
-
-
 def _is_fused_output(layer: Image) -> bool:
     marker = layer.metadata.get(_MARKER)
     return isinstance(marker, dict) and marker.get("output") == "fused"
@@ -440,7 +422,7 @@ def _format_value(value: float) -> str:
     return f"{value:.3e}"
 
 
-class MetricsWidget(Container):
+class MetricsWidget(WorkerRunner, Container):
     """Fusion quality metrics of fused Image layers, in a table in the dock.
 
     Choose the infrared and visible layers, one or more fused layers and the metrics (all by
@@ -465,13 +447,14 @@ class MetricsWidget(Container):
     infrared one) shows ``n/a`` with the reason in its tooltip and in a warning notification.
     """
 
+    _user_errors = _USER_ERRORS
+    _cancelled_text = "cancelled: nothing computed"
+
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         # napari hands plugins a proxy of the viewer; layers taken from it would be proxies too,
         # which Qt's item models (the layer lists) cannot compare. Only public API is used.
         self._viewer = getattr(viewer, "__wrapped__", viewer)
-        self._worker: GeneratorWorker | None = None
-        self._cancelled = False
         self._started = 0.0
         self._reasons: list[str] = []
         self._columns: tuple[str, ...] = ()  # the metrics of the table shown
@@ -492,10 +475,7 @@ class MetricsWidget(Container):
         )
         self.metrics.native.setMaximumHeight(140)
         self.compute_button = PushButton(text="Compute")
-        self.progress = ProgressBar(label="progress", value=0, min=0, max=1, visible=False)
-        self.status = Label(label="status", value="")
-        self.status.native.setWordWrap(True)
-        self.status.native.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        self._init_runner(self.compute_button, self.compute)  # makes self.progress, self.status
         self.extend(
             [
                 self.infrared_layer,
@@ -518,7 +498,6 @@ class MetricsWidget(Container):
         for widget in (self.table, self.caption.native, self.export_button.native):
             layout.addWidget(widget)
 
-        self.compute_button.changed.connect(self._on_button)
         self.export_button.changed.connect(self._on_export)
         self._resetting = False
         self._auto = [True, True, True]  # choices the user has not made are re-guessed
@@ -581,18 +560,7 @@ class MetricsWidget(Container):
         if not self._resetting:
             self._auto[index] = False
 
-    # --- running ---------------------------------------------------------------------------
-    @property
-    def is_running(self) -> bool:
-        """Whether a computation is in progress (until its worker has finished)."""
-        return self._worker is not None
-
-    def _on_button(self, *_: Any) -> None:
-        if self.is_running:
-            self.cancel()
-        else:
-            self.compute()
-
+    # --- running (is_running, the Compute/Cancel button: see WorkerRunner) ------------------
     def compute(self) -> GeneratorWorker | None:
         """Start computing in a thread worker; returns the worker, or None if none started.
 
@@ -618,31 +586,22 @@ class MetricsWidget(Container):
 
         self._show_empty_table(job)
         worker = create_worker(
-            _metric_steps, job, _start_thread=False, _worker_class=_MetricsWorker
+            _metric_steps, job, _start_thread=False, _worker_class=QuietGeneratorWorker
         )
         worker.yielded.connect(self._on_value)
         worker.returned.connect(lambda rows: self._on_returned(rows, job))
         worker.aborted.connect(self._on_aborted)
         worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
-        self._worker, self._cancelled, self._reasons = worker, False, []
-        self._started = time.perf_counter()
-        self.compute_button.text = "Cancel"
-        total = len(job.fused) * len(job.names)
-        self.progress.max, self.progress.value, self.progress.visible = total, 0, True
-        self.status.value = f"computing {len(job.names)} metrics of {len(job.fused)} layer(s)…"
-        worker.start()
-        return worker
+        self._reasons, self._started = [], time.perf_counter()
+        return self._start_worker(
+            worker,
+            status=f"computing {len(job.names)} metrics of {len(job.fused)} layer(s)…",
+            total=len(job.fused) * len(job.names),
+        )
 
     def cancel(self) -> None:
         """Ask the running worker to stop after the current metric; the table is cleared."""
-        if self._worker is None:
-            return
-        self._cancelled = True
-        self._worker.quit()
-        self.compute_button.text = "Cancelling…"
-        self.compute_button.enabled = False
-        self.status.value = "cancelling: stops after the current metric"
+        self._cancel_worker("cancelling: stops after the current metric")
 
     def _on_value(self, cell: MetricValue) -> None:
         self.progress.value = self.progress.value + 1
@@ -685,20 +644,12 @@ class MetricsWidget(Container):
 
     def _on_errored(self, exc: Exception) -> None:
         self._clear_table()
-        self.status.value = f"failed: {type(exc).__name__}"
-        if isinstance(exc, _USER_ERRORS):
-            show_error(f"napari-resfuse: {exc}")
-        else:  # a bug: napari's error notification, with the traceback in its details
-            notification_manager.receive_error(type(exc), exc, exc.__traceback__)
+        super()._on_errored(exc)
 
     def _on_finished(self) -> None:
-        self._worker = None
-        self.compute_button.text = "Compute"
-        self.compute_button.enabled = True
-        self.progress.visible = False
+        super()._on_finished()
         if self._cancelled:
             self._clear_table()
-            self.status.value = "cancelled: nothing computed"
 
     # --- the table -------------------------------------------------------------------------
     def _clear_table(self) -> None:

@@ -22,26 +22,18 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     FloatSpinBox,
-    Label,
-    ProgressBar,
     PushButton,
     Select,
     SpinBox,
 )
 from napari.layers import Image
 from napari.qt.threading import GeneratorWorker, create_worker
-from napari.utils.notifications import (
-    notification_manager,
-    show_error,
-    show_info,
-    show_warning,
-)
+from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
-from qtpy.QtWidgets import QSizePolicy
 
 from ..method.fuse import FusionResult, Progress, iter_fuse
 from ..options import BACKBONES, NORMS, VARIANTS, FusionOptions
-from ._workers import QuietGeneratorWorker, follow_layer_list, relay
+from ._workers import QuietGeneratorWorker, WorkerRunner, follow_layer_list, relay
 from .layers import (
     DEFAULT_OUTPUTS,
     MARKER,
@@ -116,7 +108,7 @@ def _guess(layers: list, hints: tuple[str, ...], avoid) -> Any:
     return others[0] if others else (inputs[0] if inputs else None)
 
 
-class FusionWidget(Container):
+class FusionWidget(WorkerRunner, Container):
     """Fuse two Image layers with the ResNet-152 method, in a thread worker.
 
     Parameters
@@ -132,6 +124,9 @@ class FusionWidget(Container):
     while a run is in progress; :meth:`run` while one is running is refused with a notification.
     """
 
+    _user_errors = _USER_ERRORS
+    _cancelled_text = "cancelled: no layers added"
+
     #: Emitted in the main thread with each :class:`~napari_resfuse.Progress` of a run.
     progressed = Signal(object)
     #: Emitted in the main thread when a run has ended (done, cancelled or failed).
@@ -143,8 +138,6 @@ class FusionWidget(Container):
         # which Qt's item models (the layer lists) cannot compare. Only public API is used.
         self._viewer = getattr(viewer, "__wrapped__", viewer)
         self._options = FusionOptions()
-        self._worker: GeneratorWorker | None = None
-        self._cancelled = False
         #: The layers the last completed run added or updated.
         self.last_layers: list = []
         #: The worker computing metrics for "store metrics" (None before the first).
@@ -182,11 +175,8 @@ class FusionWidget(Container):
         )
         self.run_button = PushButton(text="Run")
         self.save_button = PushButton(text="Compute all and save…", visible=False)
-        self.progress = ProgressBar(label="progress", value=0, min=0, max=1, visible=False)
-        self.status = Label(label="status", value="")
-        self.status.native.setWordWrap(True)
+        self._init_runner(self.run_button, self.run)  # also makes self.progress, self.status
         self.status.native.setMinimumHeight(3 * self.status.native.fontMetrics().height())
-        self.status.native.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
         self.extend(
             [
                 self.infrared_layer,
@@ -219,7 +209,6 @@ class FusionWidget(Container):
         self.weights.changed.connect(self._on_weights_mode)
         self.backbone.changed.connect(lambda *_: self._on_network_changed(variant_changed=False))
         self.variant.changed.connect(lambda *_: self._on_network_changed(variant_changed=True))
-        self.run_button.changed.connect(self._on_button)
         self.save_button.changed.connect(self._on_save_button)
         self._on_weights_mode()
 
@@ -340,18 +329,7 @@ class FusionWidget(Container):
         """The outputs whose boxes are ticked (``"fused"`` always is)."""
         return tuple(kind for kind, box in self.outputs.items() if box.value or kind == "fused")
 
-    # --- running ---------------------------------------------------------------------------
-    @property
-    def is_running(self) -> bool:
-        """Whether a run is in progress (until its worker has finished)."""
-        return self._worker is not None
-
-    def _on_button(self, *_: Any) -> None:
-        if self.is_running:
-            self.cancel()
-        else:
-            self.run()
-
+    # --- running (is_running, the Run/Cancel button: see WorkerRunner) ----------------------
     def run(self) -> GeneratorWorker | None:
         """Start a run in a thread worker; returns the worker, or None if none was started.
 
@@ -388,13 +366,7 @@ class FusionWidget(Container):
         worker.aborted.connect(self._on_aborted)
         worker.errored.connect(self._on_errored)
         worker.warned.connect(self._on_warned)
-        worker.finished.connect(self._on_finished)
-        self._worker, self._cancelled = worker, False
-        self.run_button.text = "Cancel"
-        self.progress.value, self.progress.visible = 0, True
-        self.status.value = f"fusing {job.names[0]!r} + {job.names[1]!r}…"
-        worker.start()
-        return worker
+        return self._start_worker(worker, status=f"fusing {job.names[0]!r} + {job.names[1]!r}…")
 
     def _run_lazy(self) -> bool:
         """Dask/zarr-backed or very large stacks: add lazy layers (fast, in the main thread)
@@ -443,12 +415,7 @@ class FusionWidget(Container):
         worker.yielded.connect(on_progress)
         worker.returned.connect(lambda out: setattr(self.status, "value", f"saved {out}"))
         worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
-        self._worker, self._cancelled = worker, False
-        self.run_button.text = "Cancel"
-        self.progress.value, self.progress.visible = 0, True
-        worker.start()
-        return worker
+        return self._start_worker(worker)
 
     def _on_save_button(self, *_: Any) -> None:
         from qtpy.QtWidgets import QFileDialog
@@ -461,13 +428,7 @@ class FusionWidget(Container):
 
     def cancel(self) -> None:
         """Ask the running worker to stop at the next stage; nothing is added."""
-        if self._worker is None:
-            return
-        self._cancelled = True
-        self._worker.quit()
-        self.run_button.text = "Cancelling…"
-        self.run_button.enabled = False
-        self.status.value = "cancelling: stops after the current stage"
+        self._cancel_worker("cancelling: stops after the current stage")
 
     def _on_progress(self, progress: Progress) -> None:
         self.progress.max = progress.total
@@ -515,21 +476,9 @@ class FusionWidget(Container):
     def _on_aborted(self) -> None:
         self.status.value = "cancelled: no layers added"
 
-    def _on_errored(self, exc: Exception) -> None:
-        self.status.value = f"failed: {type(exc).__name__}"
-        if isinstance(exc, _USER_ERRORS):  # the engine's message is meant for the user
-            show_error(f"napari-resfuse: {exc}")
-        else:  # a bug: napari's error notification, with the traceback in its details
-            notification_manager.receive_error(type(exc), exc, exc.__traceback__)
-
     def _on_warned(self, show_warn_args: tuple) -> None:
         show_warning(f"napari-resfuse: {show_warn_args[0]}")  # (message, category, ...)
 
     def _on_finished(self) -> None:
-        self._worker = None
-        self.run_button.text = "Run"
-        self.run_button.enabled = True
-        self.progress.visible = False
-        if self._cancelled:
-            self.status.value = "cancelled: no layers added"
+        super()._on_finished()
         self.run_finished.emit()
