@@ -313,10 +313,11 @@ def test_a_rerun_stops_the_earlier_runs_planes(viewer, frames, qtbot):
     assert lazy_of(again).options.kernel_size == 15
 
 
-def test_with_async_slicing_the_main_thread_never_fuses(viewer, frames, qtbot):
+@pytest.mark.parametrize("background", [False, True])
+def test_with_async_slicing_the_main_thread_never_fuses(viewer, frames, qtbot, background):
     """Without background fusion, napari's asynchronous slicing gives the same: a slider move
     returns at once and the plane is fused in napari's slicing thread; the engine is held
-    there until the test lets it go."""
+    there until the test lets it go. Background fusion works under it too."""
     from napari.settings import get_settings
 
     root = get_settings()
@@ -328,9 +329,10 @@ def test_with_async_slicing_the_main_thread_never_fuses(viewer, frames, qtbot):
     try:
         _add_inputs(viewer, frames)
         (layer,) = fuse_layers_lazy(
-            viewer, "ir", "vis", outputs=(), seed=11, background=False, **FAST
+            viewer, "ir", "vis", outputs=(), seed=11, background=background, **FAST
         )
         lazy = lazy_of(layer)
+        assert isinstance(layer.data, BackgroundPlanes) == background
         qtbot.waitUntil(lambda: layer.loaded and lazy.calls >= 1, timeout=60_000)
         calls = lazy.calls
         hold = EngineHold(lazy, frame=33)
