@@ -278,6 +278,21 @@ def test_removing_the_layer_drops_its_queued_plane(viewer, frames, qtbot):
     assert hold.fused == [40]
 
 
+def test_a_plane_ready_after_its_layer_was_removed_is_harmless(viewer, frames, qtbot):
+    _add_inputs(viewer, frames)
+    (layer,) = fuse_layers_lazy(viewer, "ir", "vis", outputs=(), seed=23, **FAST)
+    _wait_shown(qtbot, [layer])
+    hold = EngineHold(lazy_of(layer), frame=50)
+    try:
+        viewer.dims.set_current_step(0, 50)
+        assert hold.entered.wait(60)
+        viewer.layers.remove(layer)  # while its plane is being fused
+    finally:
+        hold.release.set()
+    _wait_shown(qtbot, [layer])  # the refresh ran (pytest-qt fails the test if it raised)
+    assert layer not in viewer.layers and layer.loaded
+
+
 def test_a_plane_that_cannot_be_fused_is_reported_once(viewer, frames, qtbot, notifications):
     ir, vis = (f[:6].astype(np.float32) for f in frames)
     ir[4, 10, 10] = np.nan
