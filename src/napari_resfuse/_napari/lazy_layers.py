@@ -1,8 +1,8 @@
 """Lazy output layers: fusing dask/zarr-backed (or very large) stacks one viewed plane at a time.
 
 When an input layer's data is not an in-memory numpy array (a dask array, a zarr array, a
-stack reader) or is larger than :data:`IN_MEMORY_LIMIT`, the outputs are added as layers whose
-data are the dask arrays of :func:`napari_resfuse.lazy.fuse_lazy`: moving a slider fuses only
+stack reader) or is larger than :data:`IN_MEMORY_LIMIT`, the outputs are added as layers backed
+by the dask arrays of :func:`napari_resfuse.lazy.fuse_lazy`: moving a slider fuses only
 the plane shown (one engine call per plane; the other outputs of that plane come from a small
 cache), and nothing is fused for planes never shown. "Compute all and save" is
 :func:`save_worker`, a napari thread worker over :func:`napari_resfuse.lazy.iter_save_lazy`
