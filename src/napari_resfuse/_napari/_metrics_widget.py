@@ -32,6 +32,7 @@ from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableW
 from ..io import from_unit_range
 from ..metrics import DIRECTIONS, METRIC_NAMES, best_cells, compute_metrics, write_csv
 from ._workers import QuietGeneratorWorker, WorkerRunner, follow_layer_list
+from .background import computable
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -110,8 +111,6 @@ def metrics_input(layer: Image, plane: tuple[int, ...] = ()) -> np.ndarray:
     minimum and maximum. So a fused layer from the engine (float in ``[0, 1]``, contrast limits
     ``(0, 1)``) gives the same values as its 8-bit PNG through ``resfuse metrics``.
     """
-    from .background import computable
-
     data = computable(layer.data)
     array = np.asarray(data[plane] if plane else data)
     image_ndim = 3 if layer.rgb else 2

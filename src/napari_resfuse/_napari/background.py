@@ -213,7 +213,7 @@ class BackgroundPlanes:
         _FETCHER.discard(self)
 
     def close(self) -> None:
-        """Stop computing for these data (their layer was removed or given new data)."""
+        """Stop computing for these data for good (their layer was given new data)."""
         self._closed = True
         _FETCHER.discard(self)
 
@@ -267,7 +267,7 @@ class BackgroundPlanes:
         """In the main thread: show the plane (napari slices again and finds it stored)."""
         layers = self._showing_layers()
         if not layers:
-            if len(self._layers) or self._closed:  # layers replaced or gone: nothing to show
+            if len(self._layers):  # its layers hold other data now: nothing to show, ever
                 self.close()
             return
         for layer in layers:

@@ -240,7 +240,6 @@ def fuse_layers_lazy(
             (BackgroundPlanes(array, keep=keep, slice_ndim=array.ndim - bool(kw.get("rgb"))), kw, k)
             for array, kw, k in data
         ]
-    if background:
         viewer.layers.events.removed.connect(_cancel_removed)
     layers = add_or_update_layers(viewer, data)
     for old in previous:  # a re-run: the earlier run's planes are no longer wanted
