@@ -49,13 +49,13 @@ import numpy as np
 from . import __version__
 from .baselines import BASELINES, DEEP_BASELINES
 from .io import IMAGE_SUFFIXES, from_unit_range, output_dtype, read_image, write_image
-from .metrics.table import (
+from .metrics import (
     DIRECTIONS,
     MEAN_PAIR,
-    METRIC_NAMES,
     best_cells,
     compute_metrics,
     format_markdown,
+    resolve_names,
     write_csv,
 )
 
@@ -381,15 +381,7 @@ def iter_compare_arrays(
 
 
 def _metric_names(metrics) -> list[str]:
-    if metrics is None:
-        return list(METRIC_NAMES)
-    names = [metrics] if isinstance(metrics, str) else list(metrics)
-    unknown = [n for n in names if n not in METRIC_NAMES]
-    if unknown or not names:
-        raise ValueError(
-            f"metrics: unknown metric(s) {unknown}; choose from {', '.join(METRIC_NAMES)}"
-        )
-    return [n for n in METRIC_NAMES if n in names]
+    return list(resolve_names(metrics, label="metrics"))
 
 
 def _metrics(sources: _Sources, fused, names, pair: str, method: str) -> dict[str, float]:

@@ -211,3 +211,56 @@ def test_writers_round_trip(tmp_path):
 
     markdown = write_markdown(rows, tmp_path / "t.md").read_text(encoding="utf-8")
     assert "| a | x | inf | 0.3333 |" in markdown
+
+
+# --------------------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------------------
+
+
+def test_every_table_derives_from_the_one_registry():
+    assert tuple(metric.name for metric in M.REGISTRY) == METRIC_NAMES
+    assert {metric.name: metric.direction for metric in M.REGISTRY} == DIRECTIONS
+    assert {metric.name: metric.func for metric in M.REGISTRY} == METRICS
+    assert all(metric.reference for metric in M.REGISTRY)
+    metric = M.REGISTRY[0]
+    with pytest.raises(AttributeError):
+        metric.direction = "lower"  # frozen
+    with pytest.raises(ValueError, match="direction"):
+        M.Metric("x", M.std, "up", "nowhere", metric.core)
+
+
+def test_resolve_names_orders_deduplicates_and_names_the_argument():
+    assert M.resolve_names(["cc", "std", "cc"]) == ("std", "cc")
+    assert M.resolve_names(None) == METRIC_NAMES
+    assert M.resolve_names("psnr") == ("psnr",)
+    with pytest.raises(ValueError, match="--names: unknown metric 'x'; choose from entropy, std"):
+        M.resolve_names(["x"], label="--names")
+    with pytest.raises(ValueError, match="metrics: select at least one metric"):
+        M.resolve_names([], label="metrics")
+
+
+def test_each_core_gives_its_public_function_value():
+    ir, vis, fused = _triple(3)
+    values = compute_metrics(ir, vis, fused)
+    for metric in M.REGISTRY:
+        assert values[metric.name] == metric.func(ir, vis, fused), metric.name
+
+
+def test_compute_metrics_validates_the_triple_once(monkeypatch):
+    from napari_resfuse.metrics import _validate
+
+    calls = []
+    real = _validate.to_unit_float
+
+    def counting(name, image):
+        calls.append(name)
+        return real(name, image)
+
+    monkeypatch.setattr(_validate, "to_unit_float", counting)
+    ir, vis, fused = _triple(4)
+    compute_metrics(ir, vis, fused)
+    assert calls == ["infrared", "visible", "fused"]
+    calls.clear()
+    M.qabf(ir, vis, fused)  # a metric called directly still validates its inputs
+    assert calls == ["infrared", "visible", "fused"]

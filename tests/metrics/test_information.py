@@ -11,7 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from napari_resfuse.metrics.information import _to_unit_float, entropy, mutual_information
+from napari_resfuse.metrics._validate import to_unit_float as _to_unit_float
+from napari_resfuse.metrics.information import entropy, mutual_information
 
 # --------------------------------------------------------------------------------------------------
 # _to_unit_float

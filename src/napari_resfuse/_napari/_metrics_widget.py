@@ -30,7 +30,14 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableWidgetItem
 
 from ..io import from_unit_range
-from ..metrics import DIRECTIONS, METRIC_NAMES, best_cells, compute_metrics, write_csv
+from ..metrics import (
+    DIRECTIONS,
+    METRIC_NAMES,
+    best_cells,
+    compute_metrics,
+    resolve_names,
+    write_csv,
+)
 from ._workers import QuietGeneratorWorker, WorkerRunner, follow_layer_list
 from .background import computable
 
@@ -199,15 +206,7 @@ class MetricsJob:
 
 
 def _resolve_names(names) -> tuple[str, ...]:
-    if names is None:
-        return METRIC_NAMES
-    chosen = {names} if isinstance(names, str) else set(names)
-    unknown = sorted(chosen - set(METRIC_NAMES))
-    if unknown:
-        raise ValueError(f"metrics: unknown {unknown}; choose from {', '.join(METRIC_NAMES)}")
-    if not chosen:
-        raise ValueError("metrics: select at least one metric")
-    return tuple(name for name in METRIC_NAMES if name in chosen)
+    return resolve_names(names, label="metrics")
 
 
 def _plane_text(viewer: napari.Viewer) -> str:

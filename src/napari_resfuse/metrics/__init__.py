@@ -1,9 +1,10 @@
 """Fusion quality metrics, as the infrared–visible fusion literature reports them.
 
 Every metric is a function ``f(infrared, visible, fused) -> float`` (``entropy`` takes the one
-image it measures); :func:`compute_metrics` runs any selection of them on one triple and
-:func:`metrics_table` over many pairs and methods, with each method's mean. :data:`DIRECTIONS`
-says whether higher or lower is better.
+image it measures); :data:`REGISTRY` lists them (name, function, better direction, source), and
+:data:`METRIC_NAMES`, :data:`DIRECTIONS` and :func:`resolve_names` derive from it.
+:func:`compute_metrics` runs any selection of them on one triple (validating the inputs once)
+and :func:`metrics_table` over many pairs and methods, with each method's mean.
 
 Sources of the definitions:
 
@@ -23,13 +24,11 @@ Nothing here imports torch, napari or Qt.
 from .fmi import fmi, fmi_dct, fmi_pixel, fmi_wavelet
 from .gradient import nabf, qabf
 from .information import entropy, mutual_information
+from .registry import DIRECTIONS, METRIC_NAMES, METRICS, REGISTRY, Metric, resolve_names
 from .statistics import average_gradient, cc, psnr, spatial_frequency, std, vif
 from .structural import scd, ssim_sum
 from .table import (
-    DIRECTIONS,
     MEAN_PAIR,
-    METRIC_NAMES,
-    METRICS,
     best_cells,
     compute_metrics,
     format_markdown,
@@ -45,6 +44,8 @@ __all__ = [
     "MEAN_PAIR",
     "METRICS",
     "METRIC_NAMES",
+    "REGISTRY",
+    "Metric",
     "average_gradient",
     "best_cells",
     "cc",
@@ -61,6 +62,7 @@ __all__ = [
     "nabf",
     "psnr",
     "qabf",
+    "resolve_names",
     "scd",
     "spatial_frequency",
     "ssim_sum",

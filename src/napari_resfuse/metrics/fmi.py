@@ -13,7 +13,7 @@ import pywt
 import scipy.fft
 
 from napari_resfuse.metrics._edge import sobel_edge
-from napari_resfuse.metrics.information import _check_same_shape, _to_unit_float
+from napari_resfuse.metrics._validate import unit_triple
 
 __all__ = ["FMI_FEATURES", "fmi", "fmi_dct", "fmi_pixel", "fmi_wavelet"]
 
@@ -279,7 +279,7 @@ def fmi(infrared, visible, fused, *, feature: str = "edge", window: int = 3) -> 
     infrared, visible, fused : array_like
         Source and fused images of one shape (2-D, or RGB converted to luminance); ``uint8`` is
         divided by 255 (MATLAB ``im2double``), other types are min-max scaled to ``[0, 1]``
-        (see :func:`napari_resfuse.metrics.information._to_unit_float`).
+        (see :func:`napari_resfuse.metrics.compute_metrics`).
     feature : {"edge", "none", "dct", "wavelet", "gradient"}, optional
         Feature image the information is measured on, as in ``analysis_fmi.m``:
 
@@ -355,10 +355,13 @@ def fmi(infrared, visible, fused, *, feature: str = "edge", window: int = 3) -> 
         raise ValueError(f"window must be an odd integer >= 3, got {window!r}")
     if window < 3 or window % 2 == 0:
         raise ValueError(f"window must be an odd integer >= 3, got {window}")
-    ir = _to_unit_float("infrared", infrared)
-    vis = _to_unit_float("visible", visible)
-    fus = _to_unit_float("fused", fused)
-    _check_same_shape(infrared=ir, visible=vis, fused=fus)
+    return _fmi_core(*unit_triple(infrared, visible, fused), feature=feature, window=window)
+
+
+def _fmi_core(
+    ir: np.ndarray, vis: np.ndarray, fus: np.ndarray, *, feature: str, window: int
+) -> float:
+    """FMI of a validated triple with validated options."""
     if min(ir.shape) < window:
         raise ValueError(
             f"images must be at least {window} x {window} pixels for window={window}, "
@@ -383,7 +386,11 @@ def fmi_pixel(infrared, visible, fused) -> float:
 
     See :func:`fmi` for parameters, formulas and references.
     """
-    return fmi(infrared, visible, fused, feature="edge", window=3)
+    return _fmi_pixel_core(*unit_triple(infrared, visible, fused))
+
+
+def _fmi_pixel_core(ir: np.ndarray, vis: np.ndarray, fus: np.ndarray) -> float:
+    return _fmi_core(ir, vis, fus, feature="edge", window=3)
 
 
 def fmi_dct(infrared, visible, fused) -> float:
@@ -393,7 +400,11 @@ def fmi_dct(infrared, visible, fused) -> float:
     (MATLAB ``dct2``, here ``scipy.fft.dctn(..., norm="ortho")``), then fast-FMI over its 3 x 3
     windows. Higher is better. See :func:`fmi` for parameters, formulas and references.
     """
-    return fmi(infrared, visible, fused, feature="dct", window=3)
+    return _fmi_dct_core(*unit_triple(infrared, visible, fused))
+
+
+def _fmi_dct_core(ir: np.ndarray, vis: np.ndarray, fus: np.ndarray) -> float:
+    return _fmi_core(ir, vis, fus, feature="dct", window=3)
 
 
 def fmi_wavelet(infrared, visible, fused) -> float:
@@ -410,4 +421,8 @@ def fmi_wavelet(infrared, visible, fused) -> float:
     most (EN, FMI_pixel and FMI_dct match those results to all 4 printed decimals). See
     :func:`fmi` for parameters, formulas and references.
     """
-    return fmi(infrared, visible, fused, feature="wavelet", window=3)
+    return _fmi_wavelet_core(*unit_triple(infrared, visible, fused))
+
+
+def _fmi_wavelet_core(ir: np.ndarray, vis: np.ndarray, fus: np.ndarray) -> float:
+    return _fmi_core(ir, vis, fus, feature="wavelet", window=3)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .information import _check_same_shape, _to_unit_float
+from ._validate import unit_triple
 
 __all__ = ["nabf", "qabf"]
 
@@ -164,10 +164,10 @@ def qabf(infrared, visible, fused) -> float:
     .. [2] H. Li and X.-J. Wu, DenseFuse analysis code, ``analysis_Qabf.m``, as used in
        github.com/diylife/imagefusion_deeplearning (``analysis_methods/analysis_MatLab``).
     """
-    image_a = _to_unit_float("infrared", infrared)
-    image_b = _to_unit_float("visible", visible)
-    image_f = _to_unit_float("fused", fused)
-    _check_same_shape(infrared=image_a, visible=image_b, fused=image_f)
+    return _qabf_core(*unit_triple(infrared, visible, fused))
+
+
+def _qabf_core(image_a: np.ndarray, image_b: np.ndarray, image_f: np.ndarray) -> float:
 
     g_a, a_a = _qabf_strength_orientation(image_a)
     g_b, a_b = _qabf_strength_orientation(image_b)
@@ -358,10 +358,10 @@ def nabf(infrared, visible, fused) -> float:
     .. [3] H. Li and X.-J. Wu, DenseFuse analysis code, ``analysis_nabf.m``, as used in
        github.com/diylife/imagefusion_deeplearning (``analysis_methods/analysis_MatLab``).
     """
-    image_a = _to_unit_float("infrared", infrared)
-    image_b = _to_unit_float("visible", visible)
-    image_f = _to_unit_float("fused", fused)
-    _check_same_shape(infrared=image_a, visible=image_b, fused=image_f)
+    return _nabf_core(*unit_triple(infrared, visible, fused))
+
+
+def _nabf_core(image_a: np.ndarray, image_b: np.ndarray, image_f: np.ndarray) -> float:
 
     strengths = []
     orientations = []

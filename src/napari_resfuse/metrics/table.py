@@ -1,7 +1,7 @@
-"""The metric registry and tables of metrics over many image pairs and fusion methods.
+"""Metric values of one triple, and tables of metrics over many image pairs and fusion methods.
 
-:data:`METRICS` maps each metric name to its function, :data:`DIRECTIONS` says whether a higher
-or a lower value is better, :func:`compute_metrics` evaluates them on one triple, and
+The names, functions and directions come from :mod:`napari_resfuse.metrics.registry`;
+:func:`compute_metrics` evaluates them on one triple, and
 :func:`metrics_table` evaluates them over pairs × methods and adds the mean row of each method.
 The rows are plain dicts; :func:`write_csv`, :func:`write_json` and :func:`write_markdown` save
 them, :func:`format_text` and :func:`format_markdown` render them with the best value per metric
@@ -13,16 +13,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .fmi import fmi_dct, fmi_pixel, fmi_wavelet
-from .gradient import nabf, qabf
-from .information import _check_same_shape, _to_unit_float, entropy, mutual_information
-from .statistics import average_gradient, cc, psnr, spatial_frequency, std, vif
-from .structural import scd, ssim_sum
+from ._validate import unit_triple
+from .registry import DIRECTIONS, METRIC_NAMES, METRICS, get_metric, resolve_names
 
 __all__ = [
     "DIRECTIONS",
@@ -39,82 +36,7 @@ __all__ = [
     "write_markdown",
 ]
 
-MetricFunction = Callable[[object, object, object], float]
 Row = dict[str, object]
-
-#: Every metric, in the order of the tables (the paper's Table 1 metrics first).
-METRIC_NAMES: tuple[str, ...] = (
-    "entropy",
-    "std",
-    "spatial_frequency",
-    "average_gradient",
-    "mutual_information",
-    "qabf",
-    "fmi_pixel",
-    "fmi_dct",
-    "fmi_wavelet",
-    "nabf",
-    "scd",
-    "ssim_sum",
-    "vif",
-    "psnr",
-    "cc",
-)
-
-
-def _fused_entropy(infrared, visible, fused) -> float:
-    """Entropy (EN) of the fused image, in the ``(infrared, visible, fused)`` form of the table.
-
-    The sources are validated as by every other metric; the value is
-    :func:`napari_resfuse.metrics.information.entropy` of ``fused``.
-    """
-    images = {
-        "infrared": _to_unit_float("infrared", infrared),
-        "visible": _to_unit_float("visible", visible),
-        "fused": _to_unit_float("fused", fused),
-    }
-    _check_same_shape(**images)
-    return entropy(fused)
-
-
-#: Name -> function ``f(infrared, visible, fused) -> float``.
-METRICS: dict[str, MetricFunction] = {
-    "entropy": _fused_entropy,
-    "std": std,
-    "spatial_frequency": spatial_frequency,
-    "average_gradient": average_gradient,
-    "mutual_information": mutual_information,
-    "qabf": qabf,
-    "fmi_pixel": fmi_pixel,
-    "fmi_dct": fmi_dct,
-    "fmi_wavelet": fmi_wavelet,
-    "nabf": nabf,
-    "scd": scd,
-    "ssim_sum": ssim_sum,
-    "vif": vif,
-    "psnr": psnr,
-    "cc": cc,
-}
-
-#: Name -> ``"higher"`` or ``"lower"``: which values are better. Only Nabf, the share of
-#: artefacts (noise) the fusion added, is better lower.
-DIRECTIONS: dict[str, str] = {
-    "entropy": "higher",
-    "std": "higher",
-    "spatial_frequency": "higher",
-    "average_gradient": "higher",
-    "mutual_information": "higher",
-    "qabf": "higher",
-    "fmi_pixel": "higher",
-    "fmi_dct": "higher",
-    "fmi_wavelet": "higher",
-    "nabf": "lower",
-    "scd": "higher",
-    "ssim_sum": "higher",
-    "vif": "higher",
-    "psnr": "higher",
-    "cc": "higher",
-}
 
 #: The ``pair`` label of the rows that hold each method's mean over all pairs.
 MEAN_PAIR = "mean"
@@ -123,21 +45,7 @@ _KEY_COLUMNS = ("pair", "method")
 
 
 def _resolve_names(names) -> list[str]:
-    """Validate a selection of metric names; return it in table order, without duplicates."""
-    if names is None:
-        return list(METRIC_NAMES)
-    if isinstance(names, str):
-        names = [names]
-    chosen = set()
-    for name in names:
-        if name not in METRICS:
-            raise ValueError(
-                f"names: unknown metric {name!r}; choose from {', '.join(METRIC_NAMES)}"
-            )
-        chosen.add(name)
-    if not chosen:
-        raise ValueError("names: select at least one metric")
-    return [name for name in METRIC_NAMES if name in chosen]
+    return list(resolve_names(names))
 
 
 def compute_metrics(infrared, visible, fused, names=None) -> dict[str, float]:
@@ -168,8 +76,10 @@ def compute_metrics(infrared, visible, fused, names=None) -> dict[str, float]:
 
     Notes
     -----
-    Each value is the function of the same name (``METRICS[name](infrared, visible, fused)``);
-    their docstrings give formula, constants and source. ``entropy`` is that of the fused image.
+    Each value is that of the function of the same name (``METRICS[name](infrared, visible,
+    fused)``; see :data:`~napari_resfuse.metrics.REGISTRY`); their docstrings give formula,
+    constants and source. The inputs are validated once per call, not once per metric.
+    ``entropy`` is that of the fused image.
 
     Examples
     --------
@@ -181,15 +91,10 @@ def compute_metrics(infrared, visible, fused, names=None) -> dict[str, float]:
     >>> list(values)
     ['std', 'cc']
     """
-    selected = _resolve_names(names)
-    # Validate once up front, so that a bad input fails before any slow metric runs.
-    images = {
-        "infrared": _to_unit_float("infrared", infrared),
-        "visible": _to_unit_float("visible", visible),
-        "fused": _to_unit_float("fused", fused),
-    }
-    _check_same_shape(**images)
-    return {name: float(METRICS[name](infrared, visible, fused)) for name in selected}
+    selected = resolve_names(names)
+    # Validate once, before any slow metric runs; the metrics' cores then skip their own checks.
+    images = unit_triple(infrared, visible, fused)
+    return {name: float(get_metric(name).core(*images)) for name in selected}
 
 
 def metrics_table(
