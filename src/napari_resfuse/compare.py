@@ -248,7 +248,8 @@ def _grey(name: str, image, value_range=None) -> tuple[np.ndarray, np.ndarray]:
     """A source as grey float64 ``[0, 1]`` (for the methods) and as the metrics read it.
 
     A colour image becomes its BT.601 luminance: for the metrics ``uint8`` again (rounded, as
-    MATLAB's ``rgb2gray``), float ``[0, 1]`` for other types. A grey image is kept as it is.
+    MATLAB's ``rgb2gray``), float ``[0, 1]`` for other types. A grey integer image is kept as it
+    is, a grey float image goes to the metrics as its ``[0, 1]`` version.
     ``value_range`` maps values to ``[0, 1]`` instead of the default (``uint8`` / 255, else
     min/max).
     """
@@ -263,7 +264,8 @@ def _grey(name: str, image, value_range=None) -> tuple[np.ndarray, np.ndarray]:
     if not colour:
         unit, _ = to_unit_range(name, array, value_range)
         unit = np.clip(unit.astype(np.float64), 0.0, 1.0)
-        return unit, array if value_range is None else unit
+        # The metrics take integers by their type's range and floats only on [0, 1].
+        return unit, array if value_range is None and array.dtype.kind in "biu" else unit
     unit, _ = to_unit_range(name, array[..., :3], value_range)
     luma = np.clip(rgb_to_ycbcr(unit.astype(np.float64))[..., 0], 0.0, 1.0)
     if array.dtype == np.uint8:

@@ -264,3 +264,26 @@ def test_compute_metrics_validates_the_triple_once(monkeypatch):
     calls.clear()
     M.qabf(ir, vis, fused)  # a metric called directly still validates its inputs
     assert calls == ["infrared", "visible", "fused"]
+
+
+# --------------------------------------------------------------------------------------------------
+# One input rule, whatever the type (issue 13, item 9)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_same_pixels_as_uint8_float_or_uint16_give_the_same_metrics():
+    ir, vis, fused = _triple(5)
+    assert ir.min() > 0 or ir.max() < 255  # not full range: a per-image stretch would change it
+    expected = compute_metrics(ir, vis, fused)
+    as_float = compute_metrics(ir / 255.0, vis / 255.0, fused / 255.0)
+    as_uint16 = compute_metrics(*(x.astype(np.uint16) * 257 for x in (ir, vis, fused)))
+    assert as_float == expected
+    assert as_uint16 == expected
+    mixed = compute_metrics(ir, vis.astype(np.uint16) * 257, fused / 255.0)
+    assert mixed == expected
+
+
+def test_float_outside_0_1_is_an_error_naming_the_input():
+    ir, vis, fused = _triple(6)
+    with pytest.raises(ValueError, match=r"^fused is a float image with values in \[\d+, \d+\]"):
+        compute_metrics(ir, vis, fused.astype(np.float64))

@@ -113,10 +113,10 @@ def metrics_input(layer: Image, plane: tuple[int, ...] = ()) -> np.ndarray:
     .. math:: x_8 = \\operatorname{round}\\bigl(255 \\cdot
               \\operatorname{clip}((x - low) / (high - low), 0, 1)\\bigr)
 
-    Handing the metrics a float image instead would not keep the contrast limits:
-    :func:`~napari_resfuse.metrics.compute_metrics` rescales any non-``uint8`` image by its own
-    minimum and maximum. So a fused layer from the engine (float in ``[0, 1]``, contrast limits
-    ``(0, 1)``) gives the same values as its 8-bit PNG through ``resfuse metrics``.
+    Handing the metrics the data instead would not keep the contrast limits:
+    :func:`~napari_resfuse.metrics.compute_metrics` takes integers by their type's range and
+    floats only on ``[0, 1]``. So a fused layer from the engine (float in ``[0, 1]``, contrast
+    limits ``(0, 1)``) gives the same values as its 8-bit PNG through ``resfuse metrics``.
     """
     data = computable(layer.data)
     array = np.asarray(data[plane] if plane else data)

@@ -16,8 +16,10 @@ Sources of the definitions:
 * ``std``, ``spatial_frequency``, ``average_gradient`` and ``psnr`` port VIFB
   (``xingchenzhang/VIFB``), ``cc`` and ``vif`` the fusion literature's definitions (VIFB has none).
 
-Images are converted as the reference code reads them: ``uint8`` ÷ 255 (MATLAB's ``im2double``),
-other types scaled to ``[0, 1]`` by their own minimum and maximum, colour to luminance.
+Images are converted by one rule that depends on the data type, never on the content: integers
+are divided by the largest value of their type (``uint8`` ÷ 255, as MATLAB's ``im2double`` reads
+the reference code's images; ``uint16`` ÷ 65535), floats are taken as given and must lie in
+``[0, 1]``, colour becomes luminance.
 Nothing here imports torch, napari or Qt.
 """
 

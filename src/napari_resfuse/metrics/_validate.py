@@ -19,6 +19,10 @@ _RGB2GRAY = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
 def to_unit_float(name: str, image) -> np.ndarray:
     """Convert one image to a 2-D float64 array in ``[0, 1]``, as the metrics expect.
 
+    The rule depends on the data type only, never on the content, so the same pixels give the
+    same values whatever type carries them (``uint8`` ``x``, ``float`` ``x / 255`` and ``uint16``
+    ``257 x`` all become ``x / 255``).
+
     Parameters
     ----------
     name : str
@@ -35,49 +39,59 @@ def to_unit_float(name: str, image) -> np.ndarray:
     Raises
     ------
     ValueError
-        If the image is not 2-D (or RGB/RGBA), is empty, is not numeric, or holds NaN or inf.
+        If the image is not 2-D (or RGB/RGBA), is empty or not numeric, holds NaN or inf, is a
+        float image with values outside ``[0, 1]``, or an integer image with negative values.
 
     Notes
     -----
-    * ``uint8`` is divided by 255, exactly as MATLAB's ``im2double`` does for the 8-bit images the
-      reference code reads, so published values are reproduced.
+    * Integers are divided by the largest value of their type, as MATLAB's ``im2double`` does
+      for unsigned types: ``uint8`` by 255 (so the 8-bit images behind the published values are
+      read exactly as the reference code reads them), ``uint16`` by 65535, ``int16`` by 32767.
+      Negative values are refused.
     * ``bool`` maps to 0 and 1.
-    * Every other integer or float type is scaled by the array's own minimum and maximum,
-      ``(x - min) / (max - min)``, as the fusion engine does when no value range is given. A
-      constant array of such a type (no range) maps to all zeros.
+    * Floats are taken as given and must lie in ``[0, 1]`` (the range the fusion engine
+      returns); anything else is refused rather than rescaled, because a stretch by the image's
+      own minimum and maximum would make the values depend on the content.
     * Colour images (last axis of length 3, or 4 with the alpha channel dropped) are converted to
       luminance with MATLAB's ``rgb2gray`` weights, ``0.2989 R + 0.5870 G + 0.1140 B``; for
-      ``uint8`` the luminance is rounded back to ``uint8`` first, as ``rgb2gray`` does. The
+      integer types the luminance is rounded back to the type first, as ``rgb2gray`` does. The
       reference code itself reads the 8-bit grayscale TNO images and never converts colour.
     """
     array = np.asarray(image)
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be a numeric image, got an array of dtype {array.dtype}")
-    if array.ndim == 3 and array.shape[-1] in (3, 4):
-        rgb = array[..., :3].astype(np.float64)
-        gray = rgb @ _RGB2GRAY
-        if array.dtype == np.uint8:
-            array = np.clip(np.round(gray), 0, 255).astype(np.uint8)
-        else:
-            array = gray
-    if array.ndim != 2:
+    colour = array.ndim == 3 and array.shape[-1] in (3, 4)
+    if array.ndim != 2 and not colour:
         raise ValueError(
             f"{name} must be a 2-D grayscale image or an (H, W, 3) RGB image, "
             f"got an array of shape {array.shape}"
         )
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape})")
-    if array.dtype == np.uint8:
-        return array.astype(np.float64) / 255.0
-    if array.dtype == np.bool_:
-        return array.astype(np.float64)
-    out = array.astype(np.float64)
-    if not np.all(np.isfinite(out)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    low, high = out.min(), out.max()
-    if high == low:
-        return np.zeros_like(out)
-    return (out - low) / (high - low)
+    if colour:
+        array = array[..., :3]
+    if array.dtype.kind == "f":
+        values = array.astype(np.float64)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        low, high = values.min(), values.max()
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"{name} is a float image with values in [{low:g}, {high:g}]: float images must "
+                "lie in [0, 1] (scale it, or pass integers: uint8 is divided by 255, uint16 by "
+                "65535)"
+            )
+        return np.clip(values @ _RGB2GRAY, 0.0, 1.0) if colour else values
+    top = 1 if array.dtype == np.bool_ else np.iinfo(array.dtype).max
+    if array.dtype.kind == "i" and array.min() < 0:
+        raise ValueError(
+            f"{name} has negative values (down to {array.min()}): integer images must be >= 0 "
+            f"(they are divided by the largest {array.dtype} value, {top})"
+        )
+    values = array.astype(np.float64)
+    if colour:
+        values = np.clip(np.round(values @ _RGB2GRAY), 0, top)
+    return values / top
 
 
 def check_same_shape(**images: np.ndarray) -> None:

@@ -278,7 +278,7 @@ def fmi(infrared, visible, fused, *, feature: str = "edge", window: int = 3) -> 
     ----------
     infrared, visible, fused : array_like
         Source and fused images of one shape (2-D, or RGB converted to luminance); ``uint8`` is
-        divided by 255 (MATLAB ``im2double``), other types are min-max scaled to ``[0, 1]``
+        divided by 255 (MATLAB ``im2double``), ``uint16`` by 65535; floats must lie in ``[0, 1]``
         (see :func:`napari_resfuse.metrics.compute_metrics`).
     feature : {"edge", "none", "dct", "wavelet", "gradient"}, optional
         Feature image the information is measured on, as in ``analysis_fmi.m``:

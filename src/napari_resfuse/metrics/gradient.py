@@ -91,7 +91,8 @@ def qabf(infrared, visible, fused) -> float:
     ----------
     infrared, visible : array_like
         The two source images A (infrared) and B (visible), 2-D and of the same shape. ``uint8``
-        is divided by 255 (MATLAB ``im2double``); other dtypes are min/max scaled to ``[0, 1]``.
+        is divided by 255 (MATLAB ``im2double``), ``uint16`` by 65535; floats must lie in
+        ``[0, 1]``.
     fused : array_like
         The fused image F, same shape as the sources.
 
@@ -286,7 +287,8 @@ def nabf(infrared, visible, fused) -> float:
     ----------
     infrared, visible : array_like
         The two source images A (infrared) and B (visible), 2-D and of the same shape. ``uint8``
-        is divided by 255 (MATLAB ``im2double``); other dtypes are min/max scaled to ``[0, 1]``.
+        is divided by 255 (MATLAB ``im2double``), ``uint16`` by 65535; floats must lie in
+        ``[0, 1]``.
     fused : array_like
         The fused image F, same shape as the sources.
 

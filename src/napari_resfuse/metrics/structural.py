@@ -59,7 +59,7 @@ def ssim_sum(infrared, visible, fused) -> float:
     ----------
     infrared, visible : array_like
         The two source images, 2-D and of the same shape. ``uint8`` is divided by 255 (MATLAB
-        ``im2double``); other dtypes are min/max scaled to ``[0, 1]``.
+        ``im2double``), ``uint16`` by 65535, floats must lie in ``[0, 1]``.
     fused : array_like
         The fused image F, same shape as the sources.
 
@@ -132,7 +132,8 @@ def scd(infrared, visible, fused) -> float:
     ----------
     infrared, visible : array_like
         The two source images A (infrared) and B (visible), 2-D and of the same shape. ``uint8``
-        is divided by 255 (MATLAB ``im2double``); other dtypes are min/max scaled to ``[0, 1]``.
+        is divided by 255 (MATLAB ``im2double``), ``uint16`` by 65535; floats must lie in
+        ``[0, 1]``.
     fused : array_like
         The fused image F, same shape as the sources.
 

@@ -57,7 +57,9 @@ def compute_metrics(infrared, visible, fused, names=None) -> dict[str, float]:
         The infrared and visible source images and the fused image: 2-D grayscale (or RGB,
         converted to luminance with MATLAB's ``rgb2gray`` weights), all of one shape. ``uint8``
         is divided by 255 (MATLAB's ``im2double``, as the reference code reads its 8-bit
-        images); any other type is scaled to ``[0, 1]`` by its own minimum and maximum.
+        images), every integer type by its largest value (``uint16`` by 65535); floats are
+        taken as given and must lie in ``[0, 1]``. The rule never depends on the content, so
+        the same pixels as ``uint8``, ``float`` ÷ 255 or ``uint16`` × 257 give the same values.
     names : str or iterable of str, optional
         The metrics to compute (see :data:`METRIC_NAMES`); all of them by default.
 
@@ -70,8 +72,9 @@ def compute_metrics(infrared, visible, fused, names=None) -> dict[str, float]:
     Raises
     ------
     ValueError
-        If a name is unknown, or an image is empty, not 2-D/RGB, holds NaN or inf, or differs in
-        shape from the others; also where a metric is undefined (e.g. ``cc`` of a constant
+        If a name is unknown, or an image is empty, not 2-D/RGB, holds NaN or inf, is a float
+        image outside ``[0, 1]`` or an integer image with negative values, or differs in shape
+        from the others; also where a metric is undefined (e.g. ``cc`` of a constant
         image), with a message naming the metric.
 
     Notes
