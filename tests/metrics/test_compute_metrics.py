@@ -287,3 +287,56 @@ def test_float_outside_0_1_is_an_error_naming_the_input():
     ir, vis, fused = _triple(6)
     with pytest.raises(ValueError, match=r"^fused is a float image with values in \[\d+, \d+\]"):
         compute_metrics(ir, vis, fused.astype(np.float64))
+
+
+# --------------------------------------------------------------------------------------------------
+# Going on past failed entries (issue 13, item 6)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_metrics_table_can_record_failed_entries_and_go_on(tmp_path):
+    ir, vis, fused = _triple(7)
+    triples = [
+        ("p0", "avg", ir, vis, fused),
+        ("p0", "copy", ir, vis, ir),  # scd undefined
+        ("p1", "avg", ir, vis, ValueError("--fused: cannot read x.png as an image (bad)\nmore")),
+        ("p2", "avg", ir, vis, fused[:, :40]),  # shapes differ
+    ]
+    with pytest.raises(ValueError, match="pair 'p0', method 'copy': scd is undefined"):
+        metrics_table(iter(triples), names=["std", "scd"])
+    rows = metrics_table(iter(triples), names=["std", "scd"], on_error="record")
+    expected = compute_metrics(ir, vis, fused, names=["std", "scd"])
+    assert rows[0] == {"pair": "p0", "method": "avg", **expected}
+    assert rows[1]["std"] == compute_metrics(ir, vis, ir, names="std")["std"]
+    assert math.isnan(rows[1]["scd"]) and rows[1][M.ERROR_KEY].startswith("scd is undefined")
+    assert math.isnan(rows[2]["std"]) and math.isnan(rows[2]["scd"])
+    assert rows[2]["error"] == "--fused: cannot read x.png as an image (bad)"  # one line
+    assert rows[3]["error"].startswith("infrared and fused must have the same shape")
+    assert M.failed_rows(rows) == rows[1:4]
+    mean_avg = rows[4]
+    assert (mean_avg["pair"], mean_avg["method"]) == (MEAN_PAIR, "avg")
+    assert mean_avg["std"] == expected["std"]  # the failed p1, p2 are left out
+    assert math.isnan(rows[5]["scd"])  # no pair has it: NaN, not an error
+    assert M.ERROR_KEY not in mean_avg
+
+    write_csv(rows, tmp_path / "t.csv")
+    with (tmp_path / "t.csv").open(newline="") as handle:
+        table = list(csv.reader(handle))
+    assert table[0] == ["pair", "method", "std", "scd", "error"]
+    assert table[1][-1] == "" and table[3][2] == "nan"
+    write_json(rows, tmp_path / "t.json")
+    document = json.loads((tmp_path / "t.json").read_text())
+    assert [f["pair"] for f in document["failed"]] == ["p0", "p1", "p2"]
+    assert document["rows"][2]["std"] is None
+    text = format_text(rows, pair="p1")
+    assert "nan" in text
+    with pytest.raises(ValueError, match="on_error must be"):
+        metrics_table(iter(triples), on_error="skip")
+
+
+def test_tables_without_failures_keep_their_format(tmp_path):
+    _, rows = _table()
+    write_csv(rows, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text().splitlines()[0] == "pair,method,std,psnr,cc"
+    write_json(rows, tmp_path / "t.json")
+    assert json.loads((tmp_path / "t.json").read_text())["failed"] == []

@@ -12,6 +12,12 @@ Two modes, chosen by what ``--ir`` and ``--vis`` name:
 The table printed holds one column per method (the means over all pairs in folder mode, with
 ``--per-pair`` each pair too); ``--csv``, ``--json`` and ``--markdown`` save every row, one per
 pair and method plus each method's mean.
+
+In folder mode an item (a pair and a method) that cannot be measured (an unreadable image,
+shapes that differ, a metric undefined on it) does not stop the run: its missing values are NaN,
+the means use the other pairs, the failed items are listed at the end (and marked in the CSV's
+``error`` column and the JSON's ``failed`` list), and the exit code is 1. Usage and input errors
+found before any metric runs (a missing folder, unmatched pairs) exit with 2.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ import numpy as np
 
 from napari_resfuse.io import IMAGE_SUFFIXES, read_image
 from napari_resfuse.metrics.table import (
+    ERROR_KEY,
     MEAN_PAIR,
     METRIC_NAMES,
+    failed_rows,
     format_text,
     metrics_table,
     write_csv,
@@ -47,7 +55,9 @@ def register(subparsers) -> argparse.ArgumentParser:
             "Compute fusion quality metrics of fused images against their infrared and visible\n"
             "sources. Give files (one pair, one or more fused images: one per method) or\n"
             "folders (pairs matched by file name without extension; one fused folder per\n"
-            "method). The table shows each metric's better direction and marks the best value."
+            "method). The table shows each metric's better direction and marks the best value.\n"
+            "In folder mode an item that cannot be measured is listed at the end and the run\n"
+            "goes on. Exit codes: 0 all measured, 1 some items failed, 2 usage or input error."
         ),
         epilog=(
             "examples:\n"
@@ -105,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     if args.digits < 0:
         raise ValueError(f"--digits must be 0 or more, got {args.digits}")
 
-    if args.ir.is_dir() or args.vis.is_dir():
+    folders = args.ir.is_dir() or args.vis.is_dir()
+    if folders:
         pairs, methods, jobs = _folder_jobs(args.ir, args.vis, args.fused)
     else:
         pairs, methods, jobs = _file_jobs(args.ir, args.vis, args.fused)
@@ -121,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             disable=args.quiet,
             file=sys.stderr,
         )
-    rows = metrics_table(jobs, names=args.names)
+    rows = metrics_table(jobs, names=args.names, on_error="record" if folders else "raise")
 
     if len(pairs) == 1:
         print(f"Pair {pairs[0]} ({args.ir}, {args.vis})")
@@ -142,7 +153,21 @@ def run(args: argparse.Namespace) -> int:
         if path is not None:
             writer(rows, path)
             print(f"wrote {path}", file=sys.stderr)
-    return 0
+    return _report_failures(rows, len(pairs) * len(methods))
+
+
+def _report_failures(rows, total: int) -> int:
+    """List the failed items on stderr; return the exit code (1 if any item failed)."""
+    failed = failed_rows(rows)
+    if not failed:
+        return 0
+    print(
+        f"{len(failed)} of {total} items failed (NaN in the table; the means use the other pairs):",
+        file=sys.stderr,
+    )
+    for row in failed:
+        print(f"  pair {row['pair']}, method {row['method']}: {row[ERROR_KEY]}", file=sys.stderr)
+    return 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -160,6 +185,14 @@ def _read_image(path: Path, option: str) -> np.ndarray:
         reason = str(exc.__cause__ or exc).strip().splitlines()
         detail = reason[0] if reason else type(exc).__name__
         raise ValueError(f"{option}: cannot read {path} as an image ({detail})") from exc
+
+
+def _read_or_error(path: Path, option: str) -> np.ndarray | Exception:
+    """:func:`_read_image`, or the error it raised (for folder mode, which goes on)."""
+    try:
+        return _read_image(path, option)
+    except (ValueError, OSError) as exc:
+        return exc
 
 
 def _method_names(paths: list[Path], *, folders: bool) -> list[str]:
@@ -254,11 +287,13 @@ def _folder_jobs(ir: Path, vis: Path, fused: list[Path]):
             raise ValueError(f"--fused: {folder} has no image for pair(s) {_missing(absent)}")
     methods = _method_names(fused, folders=True)
 
-    def jobs() -> Iterator[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]]:
+    def jobs() -> Iterator[tuple[str, str, object, object, object]]:
+        # A read error is handed on in place of the image: metrics_table records the item as
+        # failed and the run goes on.
         for pair in pairs:
-            infrared = _read_image(ir_files[pair], "--ir")
-            visible = _read_image(vis_files[pair], "--vis")
+            infrared = _read_or_error(ir_files[pair], "--ir")
+            visible = _read_or_error(vis_files[pair], "--vis")
             for method, files in zip(methods, fused_files, strict=True):
-                yield pair, method, infrared, visible, _read_image(files[pair], "--fused")
+                yield pair, method, infrared, visible, _read_or_error(files[pair], "--fused")
 
     return pairs, methods, jobs()

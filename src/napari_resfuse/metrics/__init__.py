@@ -30,9 +30,11 @@ from .registry import DIRECTIONS, METRIC_NAMES, METRICS, REGISTRY, Metric, resol
 from .statistics import average_gradient, cc, psnr, spatial_frequency, std, vif
 from .structural import scd, ssim_sum
 from .table import (
+    ERROR_KEY,
     MEAN_PAIR,
     best_cells,
     compute_metrics,
+    failed_rows,
     format_markdown,
     format_text,
     metrics_table,
@@ -43,6 +45,7 @@ from .table import (
 
 __all__ = [
     "DIRECTIONS",
+    "ERROR_KEY",
     "MEAN_PAIR",
     "METRICS",
     "METRIC_NAMES",
@@ -53,6 +56,7 @@ __all__ = [
     "cc",
     "compute_metrics",
     "entropy",
+    "failed_rows",
     "fmi",
     "fmi_dct",
     "fmi_pixel",

@@ -23,11 +23,13 @@ from .registry import DIRECTIONS, METRIC_NAMES, METRICS, get_metric, resolve_nam
 
 __all__ = [
     "DIRECTIONS",
+    "ERROR_KEY",
     "MEAN_PAIR",
     "METRICS",
     "METRIC_NAMES",
     "best_cells",
     "compute_metrics",
+    "failed_rows",
     "format_markdown",
     "format_text",
     "metrics_table",
@@ -40,6 +42,9 @@ Row = dict[str, object]
 
 #: The ``pair`` label of the rows that hold each method's mean over all pairs.
 MEAN_PAIR = "mean"
+
+#: The key (and CSV column) holding why an entry failed, on failed rows only.
+ERROR_KEY = "error"
 
 _KEY_COLUMNS = ("pair", "method")
 
@@ -101,7 +106,10 @@ def compute_metrics(infrared, visible, fused, names=None) -> dict[str, float]:
 
 
 def metrics_table(
-    triples: Iterable[tuple[str, str, object, object, object]], *, names=None
+    triples: Iterable[tuple[str, str, object, object, object]],
+    *,
+    names=None,
+    on_error: str = "raise",
 ) -> list[Row]:
     """Compute metrics over many image pairs and fusion methods, with each method's mean.
 
@@ -110,24 +118,35 @@ def metrics_table(
     triples : iterable of (pair, method, infrared, visible, fused)
         One entry per fused image: the pair's name, the method's name and the three images (as
         for :func:`compute_metrics`). It may be a generator that reads images lazily, and may be
-        wrapped in a progress bar (``tqdm(triples, total=n)``).
+        wrapped in a progress bar (``tqdm(triples, total=n)``). With ``on_error="record"`` an
+        image may be an exception instance instead (a reader's error), and the entry is
+        recorded as failed with its message.
     names : str or iterable of str, optional
         The metrics to compute; all of them by default.
+    on_error : {"raise", "record"}
+        What a failing entry (an invalid image, an undefined metric) does: ``"raise"`` stops
+        with a ValueError; ``"record"`` goes on, sets the metrics that could not be computed to
+        NaN and puts the reason under the row's :data:`ERROR_KEY` (``"error"``) key.
 
     Returns
     -------
     list of dict
         One row per entry, in the order given, then one row per method (in order of first
         appearance) with ``pair`` equal to :data:`MEAN_PAIR` and the mean of each metric over
-        that method's pairs. Each row is ``{"pair": ..., "method": ..., <metric>: float, ...}``
-        with the metrics in :data:`METRIC_NAMES` order.
+        that method's pairs (over the pairs where it is defined: NaN values are left out, and
+        a metric failing on every pair has a NaN mean). Each row is
+        ``{"pair": ..., "method": ..., <metric>: float, ...}`` with the metrics in
+        :data:`METRIC_NAMES` order, plus ``"error": str`` on the rows of failed entries.
 
     Raises
     ------
     ValueError
-        If a (pair, method) repeats, a pair is named :data:`MEAN_PAIR`, or a metric fails on an
-        entry (the message then starts with the pair and method).
+        If a (pair, method) repeats, a pair is named :data:`MEAN_PAIR`, ``on_error`` is not
+        one of the two choices, or (with ``on_error="raise"``) a metric fails on an entry (the
+        message then starts with the pair and method).
     """
+    if on_error not in ("raise", "record"):
+        raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
     selected = _resolve_names(names)
     rows: list[Row] = []
     seen: set[tuple[str, str]] = set()
@@ -138,6 +157,12 @@ def metrics_table(
         if (pair, method) in seen:
             raise ValueError(f"pair {pair!r} with method {method!r} appears twice")
         seen.add((pair, method))
+        if on_error == "record":
+            values, error = _recorded_metrics(infrared, visible, fused, selected)
+            rows.append({"pair": pair, "method": method, **values})
+            if error:
+                rows[-1][ERROR_KEY] = error
+            continue
         try:
             values = compute_metrics(infrared, visible, fused, names=selected)
         except ValueError as exc:
@@ -146,18 +171,51 @@ def metrics_table(
     return rows + _mean_rows(rows, selected)
 
 
+def _recorded_metrics(infrared, visible, fused, names) -> tuple[dict[str, float], str]:
+    """Every metric of one entry, NaN where it fails, and the reasons joined by ``"; "``."""
+    for image in (infrared, visible, fused):
+        if isinstance(image, BaseException):
+            return dict.fromkeys(names, math.nan), _one_line(image)
+    try:
+        images = unit_triple(infrared, visible, fused)
+    except ValueError as exc:
+        return dict.fromkeys(names, math.nan), _one_line(exc)
+    values: dict[str, float] = {}
+    reasons = []
+    for name in names:
+        try:
+            values[name] = float(get_metric(name).core(*images))
+        except ValueError as exc:
+            values[name] = math.nan
+            reason = _one_line(exc)
+            reasons.append(reason if reason.startswith(name) else f"{name}: {reason}")
+    return values, "; ".join(reasons)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def failed_rows(rows: Sequence[Row]) -> list[Row]:
+    """The rows of entries that failed (those with an :data:`ERROR_KEY` field), in order."""
+    return [row for row in rows if row.get(ERROR_KEY)]
+
+
 def _mean_rows(rows: Sequence[Row], names: Sequence[str]) -> list[Row]:
     methods: dict[str, list[Row]] = {}
     for row in rows:
         methods.setdefault(str(row["method"]), []).append(row)
     return [
-        {
-            "pair": MEAN_PAIR,
-            "method": method,
-            **{name: float(np.mean([float(r[name]) for r in group])) for name in names},
-        }
+        {"pair": MEAN_PAIR, "method": method, **{name: _mean(group, name) for name in names}}
         for method, group in methods.items()
     ]
+
+
+def _mean(group: Sequence[Row], name: str) -> float:
+    """Mean of one metric over rows, leaving out NaN (metrics that failed on a row)."""
+    values = [float(row[name]) for row in group if not math.isnan(float(row[name]))]
+    return float(np.mean(values)) if values else math.nan
 
 
 def _metric_columns(rows: Sequence[Row], names) -> list[str]:
@@ -165,7 +223,7 @@ def _metric_columns(rows: Sequence[Row], names) -> list[str]:
         return _resolve_names(names)
     if not rows:
         return []
-    return [key for key in rows[0] if key not in _KEY_COLUMNS]
+    return [key for key in rows[0] if key not in (*_KEY_COLUMNS, ERROR_KEY)]
 
 
 def best_cells(rows: Sequence[Row], *, names=None) -> set[tuple[int, str]]:
@@ -302,7 +360,9 @@ def format_markdown(rows: Sequence[Row], *, names=None, digits: int = 4) -> str:
 def write_csv(rows: Sequence[Row], path, *, names=None) -> Path:
     """Write rows to a CSV file: columns ``pair, method`` and one per metric, full precision.
 
-    Values are written with Python's shortest round-trip ``repr``; an infinite PSNR is ``inf``.
+    Values are written with Python's shortest round-trip ``repr``; an infinite PSNR is ``inf``,
+    a metric that failed ``nan``. When a row failed (see :func:`metrics_table`'s
+    ``on_error``), a last column ``error`` holds the reason (empty on the other rows).
 
     Parameters
     ----------
@@ -320,11 +380,13 @@ def write_csv(rows: Sequence[Row], path, *, names=None) -> Path:
     """
     path = Path(path)
     columns = _metric_columns(rows, names)
+    errors = [ERROR_KEY] if failed_rows(rows) else []
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*_KEY_COLUMNS, *columns])
+        writer.writerow([*_KEY_COLUMNS, *columns, *errors])
         for row in rows:
-            writer.writerow([row["pair"], row["method"], *(repr(float(row[n])) for n in columns)])
+            cells = [row["pair"], row["method"], *(repr(float(row[n])) for n in columns)]
+            writer.writerow(cells + [row.get(ERROR_KEY, "") for _ in errors])
     return path
 
 
@@ -336,8 +398,10 @@ def write_json(rows: Sequence[Row], path, *, names=None) -> Path:
     """Write rows to a JSON file, with the metric order and directions.
 
     The file holds ``{"metrics": [names], "directions": {name: "higher" | "lower"},
-    "rows": [{"pair": ..., "method": ..., <metric>: value}, ...]}``. JSON has no infinity, so a
-    non-finite value (an infinite PSNR of identical images) is written as ``null``.
+    "rows": [{"pair": ..., "method": ..., <metric>: value}, ...], "failed": [{"pair": ...,
+    "method": ..., "error": ...}, ...]}``; the rows of failed entries also carry their
+    ``"error"``. JSON has no infinity or NaN, so a non-finite value (an infinite PSNR of
+    identical images, a metric that failed) is written as ``null``.
 
     Parameters
     ----------
@@ -363,8 +427,13 @@ def write_json(rows: Sequence[Row], path, *, names=None) -> Path:
                 "pair": row["pair"],
                 "method": row["method"],
                 **{name: _json_number(float(row[name])) for name in columns},
+                **({ERROR_KEY: row[ERROR_KEY]} if row.get(ERROR_KEY) else {}),
             }
             for row in rows
+        ],
+        "failed": [
+            {"pair": row["pair"], "method": row["method"], ERROR_KEY: row[ERROR_KEY]}
+            for row in failed_rows(rows)
         ],
     }
     path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
