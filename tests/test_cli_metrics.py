@@ -176,7 +176,7 @@ def test_bad_inputs_give_one_line_errors_naming_the_argument(tmp_path, capsys):
     assert "--csv: folder" in err
 
 
-def test_folder_mode_reports_unmatched_pairs(tmp_path, capsys):
+def test_folder_mode_reports_unmatched_pairs_as_failed_items(tmp_path, capsys):
     ir, vis, average, _ = _images(2)
     for name in ("ir", "vis", "fused"):
         (tmp_path / name).mkdir()
@@ -184,17 +184,28 @@ def test_folder_mode_reports_unmatched_pairs(tmp_path, capsys):
         iio.imwrite(tmp_path / "ir" / f"{stem}.png", ir)
         iio.imwrite(tmp_path / "vis" / f"{stem}.png", vis)
     iio.imwrite(tmp_path / "fused" / "a.png", average)
+    iio.imwrite(tmp_path / "vis" / "c.png", vis)
     argv = ["--ir", str(tmp_path / "ir"), "--vis", str(tmp_path / "vis"), "--names", "std"]
 
-    err = _error(capsys, [*argv, "--fused", str(tmp_path / "fused")])
-    assert "has no image for pair(s) b" in err
-
-    iio.imwrite(tmp_path / "vis" / "c.png", vis)
-    err = _error(capsys, [*argv, "--fused", str(tmp_path / "fused")])
-    assert "only in --vis: c" in err
+    code = main(["metrics", *argv, "--fused", str(tmp_path / "fused"), "--quiet"])
+    assert code == 1  # measured what pairs, reported the rest: never dropped silently
+    captured = capsys.readouterr()
+    assert "Mean over 3 pairs" in captured.out
+    err = captured.err.splitlines()
+    assert err[0] == "2 of 3 items failed (NaN in the table; the means use the other pairs):"
+    assert err[1] == (
+        f"  pair b, method fused: --fused {tmp_path / 'fused'}: no fused image named 'b' "
+        "(pairs are matched by file name without extension)"
+    )
+    assert err[2].startswith("  pair c, method fused: --ir: no infrared image named 'c'")
 
     err = _error(capsys, [*argv, "--fused", str(tmp_path / "missing")])
     assert "--fused: no such folder" in err
+    (tmp_path / "other").mkdir()
+    iio.imwrite(tmp_path / "other" / "z.png", vis)
+    err = _error(capsys, ["--ir", str(tmp_path / "ir"), "--vis", str(tmp_path / "other"),
+                          "--fused", str(tmp_path / "fused")])  # fmt: skip
+    assert "have no file names in common" in err
 
 
 def test_quiet_folder_mode_has_no_progress_bar(tmp_path, capsys):
