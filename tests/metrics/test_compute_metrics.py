@@ -340,3 +340,20 @@ def test_tables_without_failures_keep_their_format(tmp_path):
     assert (tmp_path / "t.csv").read_text().splitlines()[0] == "pair,method,std,psnr,cc"
     write_json(rows, tmp_path / "t.json")
     assert json.loads((tmp_path / "t.json").read_text())["failed"] == []
+
+
+def test_iter_metrics_validates_once_and_goes_on_past_undefined_metrics(monkeypatch):
+    from napari_resfuse.metrics import _validate
+
+    calls = []
+    real = _validate.to_unit_float
+    monkeypatch.setattr(_validate, "to_unit_float", lambda n, x: calls.append(n) or real(n, x))
+    ir, vis, _ = _triple(8)
+    steps = list(M.iter_metrics(ir, vis, ir, names=["scd", "std", "cc"]))
+    assert calls == ["infrared", "visible", "fused"]
+    assert [name for name, _, _ in steps] == ["std", "scd", "cc"]  # table order
+    assert steps[0] == ("std", compute_metrics(ir, vis, ir, names="std")["std"], None)
+    assert math.isnan(steps[1][1]) and steps[1][2].startswith("scd is undefined")
+    assert steps[2][2] is None
+    with pytest.raises(ValueError, match="fused"):
+        next(M.iter_metrics(ir, vis, ir[:, :10]))

@@ -34,7 +34,7 @@ from ..metrics import (
     DIRECTIONS,
     METRIC_NAMES,
     best_cells,
-    compute_metrics,
+    iter_metrics,
     resolve_names,
     write_csv,
 )
@@ -297,12 +297,11 @@ class MetricValue:
 def _metric_values(
     infrared: np.ndarray, visible: np.ndarray, fused: np.ndarray, names: Sequence[str]
 ) -> Iterator[tuple[str, float, str | None]]:
-    """Each metric in turn; NaN and the message where it is undefined (e.g. SCD, CC)."""
-    for name in names:
-        try:
-            yield name, compute_metrics(infrared, visible, fused, names=[name])[name], None
-        except ValueError as exc:  # inputs were validated: the metric is undefined here
-            yield name, math.nan, str(exc)
+    """Each metric in turn; NaN and the message where it is undefined (e.g. SCD, CC).
+
+    The triple is validated once (:func:`~napari_resfuse.metrics.iter_metrics`), not per metric.
+    """
+    yield from iter_metrics(infrared, visible, fused, names)
 
 
 def _metric_steps(job: MetricsJob) -> Generator[MetricValue, None, list[dict[str, Any]]]:

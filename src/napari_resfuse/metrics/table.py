@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ __all__ = [
     "failed_rows",
     "format_markdown",
     "format_text",
+    "iter_metrics",
     "metrics_table",
     "write_csv",
     "write_json",
@@ -105,6 +106,41 @@ def compute_metrics(infrared, visible, fused, names=None) -> dict[str, float]:
     return {name: float(get_metric(name).core(*images)) for name in selected}
 
 
+def iter_metrics(infrared, visible, fused, names=None) -> Iterator[tuple[str, float, str | None]]:
+    """Compute metrics one at a time, going on past those undefined on this triple.
+
+    The inputs are validated once, before the first metric (as by :func:`compute_metrics`);
+    then each metric yields ``(name, value, None)``, or ``(name, nan, message)`` where it is
+    undefined (e.g. ``scd`` when the fused image equals a source). For progress displays that
+    show each value as it arrives.
+
+    Parameters
+    ----------
+    infrared, visible, fused : array_like
+        As for :func:`compute_metrics`.
+    names : str or iterable of str, optional
+        The metrics, in :data:`METRIC_NAMES` order whatever the order given; all by default.
+
+    Yields
+    ------
+    (str, float, str or None)
+        The metric's name, its value (NaN if undefined) and the reason it is undefined.
+
+    Raises
+    ------
+    ValueError
+        On the first ``next()``: an unknown name, or invalid images (as :func:`compute_metrics`).
+    """
+    selected = resolve_names(names)
+    images = unit_triple(infrared, visible, fused)
+    for name in selected:
+        try:
+            yield name, float(get_metric(name).core(*images)), None
+        except ValueError as exc:
+            reason = _one_line(exc)
+            yield name, math.nan, reason if reason.startswith(name) else f"{name}: {reason}"
+
+
 def metrics_table(
     triples: Iterable[tuple[str, str, object, object, object]],
     *,
@@ -176,19 +212,15 @@ def _recorded_metrics(infrared, visible, fused, names) -> tuple[dict[str, float]
     for image in (infrared, visible, fused):
         if isinstance(image, BaseException):
             return dict.fromkeys(names, math.nan), _one_line(image)
-    try:
-        images = unit_triple(infrared, visible, fused)
-    except ValueError as exc:
-        return dict.fromkeys(names, math.nan), _one_line(exc)
     values: dict[str, float] = {}
     reasons = []
-    for name in names:
-        try:
-            values[name] = float(get_metric(name).core(*images))
-        except ValueError as exc:
-            values[name] = math.nan
-            reason = _one_line(exc)
-            reasons.append(reason if reason.startswith(name) else f"{name}: {reason}")
+    try:
+        for name, value, reason in iter_metrics(infrared, visible, fused, names):
+            values[name] = value
+            if reason:
+                reasons.append(reason)
+    except ValueError as exc:  # invalid images: nothing computed
+        return dict.fromkeys(names, math.nan), _one_line(exc)
     return values, "; ".join(reasons)
 
 
