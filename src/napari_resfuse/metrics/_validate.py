@@ -91,6 +91,8 @@ def to_unit_float(name: str, image) -> np.ndarray:
     values = array.astype(np.float64)
     if colour:
         values = np.clip(np.round(values @ _RGB2GRAY), 0, top)
+    # A division, as MATLAB's im2double: skimage's img_as_float multiplies by 1 / top, which is
+    # 1 ulp off for some levels and would make uint16 257 x differ from uint8 x.
     return values / top
 
 
