@@ -176,7 +176,7 @@ def test_bad_inputs_give_one_line_errors_naming_the_argument(tmp_path, capsys):
     assert "--csv: folder" in err
 
 
-def test_folder_mode_reports_unmatched_pairs(tmp_path, capsys):
+def test_folder_mode_reports_unmatched_pairs_as_failed_items(tmp_path, capsys):
     ir, vis, average, _ = _images(2)
     for name in ("ir", "vis", "fused"):
         (tmp_path / name).mkdir()
@@ -184,17 +184,28 @@ def test_folder_mode_reports_unmatched_pairs(tmp_path, capsys):
         iio.imwrite(tmp_path / "ir" / f"{stem}.png", ir)
         iio.imwrite(tmp_path / "vis" / f"{stem}.png", vis)
     iio.imwrite(tmp_path / "fused" / "a.png", average)
+    iio.imwrite(tmp_path / "vis" / "c.png", vis)
     argv = ["--ir", str(tmp_path / "ir"), "--vis", str(tmp_path / "vis"), "--names", "std"]
 
-    err = _error(capsys, [*argv, "--fused", str(tmp_path / "fused")])
-    assert "has no image for pair(s) b" in err
-
-    iio.imwrite(tmp_path / "vis" / "c.png", vis)
-    err = _error(capsys, [*argv, "--fused", str(tmp_path / "fused")])
-    assert "only in --vis: c" in err
+    code = main(["metrics", *argv, "--fused", str(tmp_path / "fused"), "--quiet"])
+    assert code == 1  # measured what pairs, reported the rest: never dropped silently
+    captured = capsys.readouterr()
+    assert "Mean over 3 pairs" in captured.out
+    err = captured.err.splitlines()
+    assert err[0] == "2 of 3 items failed (NaN in the table; the means use the other pairs):"
+    assert err[1] == (
+        f"  pair b, method fused: --fused {tmp_path / 'fused'}: no fused image named 'b' "
+        "(pairs are matched by file name without extension)"
+    )
+    assert err[2].startswith("  pair c, method fused: --ir: no infrared image named 'c'")
 
     err = _error(capsys, [*argv, "--fused", str(tmp_path / "missing")])
     assert "--fused: no such folder" in err
+    (tmp_path / "other").mkdir()
+    iio.imwrite(tmp_path / "other" / "z.png", vis)
+    err = _error(capsys, ["--ir", str(tmp_path / "ir"), "--vis", str(tmp_path / "other"),
+                          "--fused", str(tmp_path / "fused")])  # fmt: skip
+    assert "have no file names in common" in err
 
 
 def test_quiet_folder_mode_has_no_progress_bar(tmp_path, capsys):
@@ -211,3 +222,70 @@ def test_quiet_folder_mode_has_no_progress_bar(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err == ""
     assert "Mean over 2 pairs" in captured.out
+
+
+def test_folder_mode_goes_on_past_failed_items_and_reports_them(tmp_path, capsys):
+    for name in ("ir", "vis", "avg", "copy"):
+        (tmp_path / name).mkdir()
+    triples = {}
+    for k, stem in enumerate(("a", "b", "c")):
+        ir, vis, average, _ = _images(10 + k)
+        triples[stem] = (ir, vis, average)
+        iio.imwrite(tmp_path / "ir" / f"{stem}.png", ir)
+        iio.imwrite(tmp_path / "vis" / f"{stem}.png", vis)
+        iio.imwrite(tmp_path / "avg" / f"{stem}.png", average)
+        iio.imwrite(tmp_path / "copy" / f"{stem}.png", ir)  # scd is undefined: F equals IR
+    (tmp_path / "avg" / "b.png").write_bytes(b"not a png")  # unreadable
+    iio.imwrite(tmp_path / "avg" / "c.png", triples["c"][2][:30])  # wrong size
+    names = ["std", "scd"]
+    code = main(
+        [
+            "metrics",
+            "--ir", str(tmp_path / "ir"),
+            "--vis", str(tmp_path / "vis"),
+            "--fused", str(tmp_path / "avg"), str(tmp_path / "copy"),
+            "--names", *names,
+            "--csv", str(tmp_path / "t.csv"),
+            "--json", str(tmp_path / "t.json"),
+            "--quiet",
+        ]
+    )  # fmt: skip
+    assert code == 1  # some items failed; all the others were measured
+    captured = capsys.readouterr()
+    assert "Mean over 3 pairs" in captured.out
+    err = captured.err.splitlines()
+    assert err[-6] == "5 of 6 items failed (NaN in the table; the means use the other pairs):"
+    assert err[-5].startswith("  pair a, method copy: scd is undefined")
+    assert err[-4].startswith("  pair b, method avg: --fused: cannot read")
+    assert err[-3].startswith("  pair b, method copy: scd is undefined")
+    assert err[-2].startswith("  pair c, method avg: infrared and fused must have the same shape")
+    assert err[-1].startswith("  pair c, method copy: scd is undefined")
+
+    rows = _read_csv(tmp_path / "t.csv")
+    assert list(rows[0]) == ["pair", "method", *names, "error"]
+    by_item = {(r["pair"], r["method"]): r for r in rows}
+    ir, vis, average = triples["a"]
+    expected = compute_metrics(ir, vis, average, names=names)
+    assert by_item[("a", "avg")]["error"] == ""
+    assert [float(by_item[("a", "avg")][n]) for n in names] == [expected[n] for n in names]
+    assert math.isnan(float(by_item[("b", "avg")]["std"]))
+    assert "cannot read" in by_item[("b", "avg")]["error"]
+    copy_a = by_item[("a", "copy")]
+    assert float(copy_a["std"]) == compute_metrics(ir, vis, ir, names=["std"])["std"]
+    assert math.isnan(float(copy_a["scd"])) and copy_a["error"].startswith("scd is undefined")
+    # The means use the pairs where a value exists; a metric failing everywhere has a NaN mean.
+    assert float(by_item[("mean", "avg")]["std"]) == expected["std"]
+    assert math.isnan(float(by_item[("mean", "copy")]["scd"]))
+
+    document = json.loads((tmp_path / "t.json").read_text())
+    assert [(f["pair"], f["method"]) for f in document["failed"]] == [
+        ("a", "copy"), ("b", "avg"), ("b", "copy"), ("c", "avg"), ("c", "copy"),
+    ]  # fmt: skip
+    assert document["rows"][2]["std"] is None and "cannot read" in document["rows"][2]["error"]
+    assert "error" not in document["rows"][0]
+
+
+def test_file_mode_exit_codes_are_documented_in_the_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["metrics", "--help"])
+    assert "1 some items failed, 2 usage or input error" in capsys.readouterr().out

@@ -49,13 +49,13 @@ import numpy as np
 from . import __version__
 from .baselines import BASELINES, DEEP_BASELINES
 from .io import IMAGE_SUFFIXES, from_unit_range, output_dtype, read_image, write_image
-from .metrics.table import (
+from .metrics import (
     DIRECTIONS,
     MEAN_PAIR,
-    METRIC_NAMES,
     best_cells,
     compute_metrics,
     format_markdown,
+    resolve_names,
     write_csv,
 )
 
@@ -248,7 +248,8 @@ def _grey(name: str, image, value_range=None) -> tuple[np.ndarray, np.ndarray]:
     """A source as grey float64 ``[0, 1]`` (for the methods) and as the metrics read it.
 
     A colour image becomes its BT.601 luminance: for the metrics ``uint8`` again (rounded, as
-    MATLAB's ``rgb2gray``), float ``[0, 1]`` for other types. A grey image is kept as it is.
+    MATLAB's ``rgb2gray``), float ``[0, 1]`` for other types. A grey integer image is kept as it
+    is, a grey float image goes to the metrics as its ``[0, 1]`` version.
     ``value_range`` maps values to ``[0, 1]`` instead of the default (``uint8`` / 255, else
     min/max).
     """
@@ -263,7 +264,8 @@ def _grey(name: str, image, value_range=None) -> tuple[np.ndarray, np.ndarray]:
     if not colour:
         unit, _ = to_unit_range(name, array, value_range)
         unit = np.clip(unit.astype(np.float64), 0.0, 1.0)
-        return unit, array if value_range is None else unit
+        # The metrics take integers by their type's range and floats only on [0, 1].
+        return unit, array if value_range is None and array.dtype.kind in "biu" else unit
     unit, _ = to_unit_range(name, array[..., :3], value_range)
     luma = np.clip(rgb_to_ycbcr(unit.astype(np.float64))[..., 0], 0.0, 1.0)
     if array.dtype == np.uint8:
@@ -381,15 +383,7 @@ def iter_compare_arrays(
 
 
 def _metric_names(metrics) -> list[str]:
-    if metrics is None:
-        return list(METRIC_NAMES)
-    names = [metrics] if isinstance(metrics, str) else list(metrics)
-    unknown = [n for n in names if n not in METRIC_NAMES]
-    if unknown or not names:
-        raise ValueError(
-            f"metrics: unknown metric(s) {unknown}; choose from {', '.join(METRIC_NAMES)}"
-        )
-    return [n for n in METRIC_NAMES if n in names]
+    return list(resolve_names(metrics, label="metrics"))
 
 
 def _metrics(sources: _Sources, fused, names, pair: str, method: str) -> dict[str, float]:

@@ -211,3 +211,149 @@ def test_writers_round_trip(tmp_path):
 
     markdown = write_markdown(rows, tmp_path / "t.md").read_text(encoding="utf-8")
     assert "| a | x | inf | 0.3333 |" in markdown
+
+
+# --------------------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------------------
+
+
+def test_every_table_derives_from_the_one_registry():
+    assert tuple(metric.name for metric in M.REGISTRY) == METRIC_NAMES
+    assert {metric.name: metric.direction for metric in M.REGISTRY} == DIRECTIONS
+    assert {metric.name: metric.func for metric in M.REGISTRY} == METRICS
+    assert all(metric.reference for metric in M.REGISTRY)
+    metric = M.REGISTRY[0]
+    with pytest.raises(AttributeError):
+        metric.direction = "lower"  # frozen
+    with pytest.raises(ValueError, match="direction"):
+        M.Metric("x", M.std, "up", "nowhere", metric.core)
+
+
+def test_resolve_names_orders_deduplicates_and_names_the_argument():
+    assert M.resolve_names(["cc", "std", "cc"]) == ("std", "cc")
+    assert M.resolve_names(None) == METRIC_NAMES
+    assert M.resolve_names("psnr") == ("psnr",)
+    with pytest.raises(ValueError, match="--names: unknown metric 'x'; choose from entropy, std"):
+        M.resolve_names(["x"], label="--names")
+    with pytest.raises(ValueError, match="metrics: select at least one metric"):
+        M.resolve_names([], label="metrics")
+
+
+def test_each_core_gives_its_public_function_value():
+    ir, vis, fused = _triple(3)
+    values = compute_metrics(ir, vis, fused)
+    for metric in M.REGISTRY:
+        assert values[metric.name] == metric.func(ir, vis, fused), metric.name
+
+
+def test_compute_metrics_validates_the_triple_once(monkeypatch):
+    from napari_resfuse.metrics import _validate
+
+    calls = []
+    real = _validate.to_unit_float
+
+    def counting(name, image):
+        calls.append(name)
+        return real(name, image)
+
+    monkeypatch.setattr(_validate, "to_unit_float", counting)
+    ir, vis, fused = _triple(4)
+    compute_metrics(ir, vis, fused)
+    assert calls == ["infrared", "visible", "fused"]
+    calls.clear()
+    M.qabf(ir, vis, fused)  # a metric called directly still validates its inputs
+    assert calls == ["infrared", "visible", "fused"]
+
+
+# --------------------------------------------------------------------------------------------------
+# One input rule, whatever the type (issue 13, item 9)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_same_pixels_as_uint8_float_or_uint16_give_the_same_metrics():
+    ir, vis, fused = _triple(5)
+    assert ir.min() > 0 or ir.max() < 255  # not full range: a per-image stretch would change it
+    expected = compute_metrics(ir, vis, fused)
+    as_float = compute_metrics(ir / 255.0, vis / 255.0, fused / 255.0)
+    as_uint16 = compute_metrics(*(x.astype(np.uint16) * 257 for x in (ir, vis, fused)))
+    assert as_float == expected
+    assert as_uint16 == expected
+    mixed = compute_metrics(ir, vis.astype(np.uint16) * 257, fused / 255.0)
+    assert mixed == expected
+
+
+def test_float_outside_0_1_is_an_error_naming_the_input():
+    ir, vis, fused = _triple(6)
+    with pytest.raises(ValueError, match=r"^fused is a float image with values in \[\d+, \d+\]"):
+        compute_metrics(ir, vis, fused.astype(np.float64))
+
+
+# --------------------------------------------------------------------------------------------------
+# Going on past failed entries (issue 13, item 6)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_metrics_table_can_record_failed_entries_and_go_on(tmp_path):
+    ir, vis, fused = _triple(7)
+    triples = [
+        ("p0", "avg", ir, vis, fused),
+        ("p0", "copy", ir, vis, ir),  # scd undefined
+        ("p1", "avg", ir, vis, ValueError("--fused: cannot read x.png as an image (bad)\nmore")),
+        ("p2", "avg", ir, vis, fused[:, :40]),  # shapes differ
+    ]
+    with pytest.raises(ValueError, match="pair 'p0', method 'copy': scd is undefined"):
+        metrics_table(iter(triples), names=["std", "scd"])
+    rows = metrics_table(iter(triples), names=["std", "scd"], on_error="record")
+    expected = compute_metrics(ir, vis, fused, names=["std", "scd"])
+    assert rows[0] == {"pair": "p0", "method": "avg", **expected}
+    assert rows[1]["std"] == compute_metrics(ir, vis, ir, names="std")["std"]
+    assert math.isnan(rows[1]["scd"]) and rows[1][M.ERROR_KEY].startswith("scd is undefined")
+    assert math.isnan(rows[2]["std"]) and math.isnan(rows[2]["scd"])
+    assert rows[2]["error"] == "--fused: cannot read x.png as an image (bad)"  # one line
+    assert rows[3]["error"].startswith("infrared and fused must have the same shape")
+    assert M.failed_rows(rows) == rows[1:4]
+    mean_avg = rows[4]
+    assert (mean_avg["pair"], mean_avg["method"]) == (MEAN_PAIR, "avg")
+    assert mean_avg["std"] == expected["std"]  # the failed p1, p2 are left out
+    assert math.isnan(rows[5]["scd"])  # no pair has it: NaN, not an error
+    assert M.ERROR_KEY not in mean_avg
+
+    write_csv(rows, tmp_path / "t.csv")
+    with (tmp_path / "t.csv").open(newline="") as handle:
+        table = list(csv.reader(handle))
+    assert table[0] == ["pair", "method", "std", "scd", "error"]
+    assert table[1][-1] == "" and table[3][2] == "nan"
+    write_json(rows, tmp_path / "t.json")
+    document = json.loads((tmp_path / "t.json").read_text())
+    assert [f["pair"] for f in document["failed"]] == ["p0", "p1", "p2"]
+    assert document["rows"][2]["std"] is None
+    text = format_text(rows, pair="p1")
+    assert "nan" in text
+    with pytest.raises(ValueError, match="on_error must be"):
+        metrics_table(iter(triples), on_error="skip")
+
+
+def test_tables_without_failures_keep_their_format(tmp_path):
+    _, rows = _table()
+    write_csv(rows, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text().splitlines()[0] == "pair,method,std,psnr,cc"
+    write_json(rows, tmp_path / "t.json")
+    assert json.loads((tmp_path / "t.json").read_text())["failed"] == []
+
+
+def test_iter_metrics_validates_once_and_goes_on_past_undefined_metrics(monkeypatch):
+    from napari_resfuse.metrics import _validate
+
+    calls = []
+    real = _validate.to_unit_float
+    monkeypatch.setattr(_validate, "to_unit_float", lambda n, x: calls.append(n) or real(n, x))
+    ir, vis, _ = _triple(8)
+    steps = list(M.iter_metrics(ir, vis, ir, names=["scd", "std", "cc"]))
+    assert calls == ["infrared", "visible", "fused"]
+    assert [name for name, _, _ in steps] == ["std", "scd", "cc"]  # table order
+    assert steps[0] == ("std", compute_metrics(ir, vis, ir, names="std")["std"], None)
+    assert math.isnan(steps[1][1]) and steps[1][2].startswith("scd is undefined")
+    assert steps[2][2] is None
+    with pytest.raises(ValueError, match="fused"):
+        next(M.iter_metrics(ir, vis, ir[:, :10]))

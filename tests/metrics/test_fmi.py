@@ -15,7 +15,14 @@ import pytest
 import pywt
 
 from napari_resfuse.metrics._edge import sobel_edge
-from napari_resfuse.metrics.fmi import FMI_FEATURES, fmi, fmi_dct, fmi_pixel, fmi_wavelet
+from napari_resfuse.metrics.fmi import (
+    FMI_FEATURES,
+    fmi,
+    fmi_dct,
+    fmi_pixel,
+    fmi_wavelet,
+    matlab_dmey,
+)
 
 # --------------------------------------------------------------------------------------------------
 # Plain-loop reference of analysis_fmi.m
@@ -173,7 +180,7 @@ def _loop_gradient_x(image):
 
 
 def _tiled_wavelet(image):
-    c_a, (c_h, c_v, c_d) = pywt.dwt2(image, "dmey", mode="symmetric")
+    c_a, (c_h, c_v, c_d) = pywt.dwt2(image, matlab_dmey(), mode="symmetric")
     tiled = np.block([[c_a, c_h], [c_v, c_d]])
     return (tiled - tiled.min()) / (tiled.max() - tiled.min())
 
@@ -339,3 +346,63 @@ def test_sobel_edge_matches_the_pixel_loop_on_random_images():
     for shape in ((9, 12), (1, 6), (5, 1)):
         image = np.round(g.random(shape) * 255) / 255
         np.testing.assert_array_equal(sobel_edge(image), _loop_sobel_edge(image))
+
+
+# --------------------------------------------------------------------------------------------------
+# MATLAB's 102-tap discrete Meyer filter (FMI_w)
+# --------------------------------------------------------------------------------------------------
+
+
+def _meyer_two_scale_filter(n: int) -> float:
+    """h[n] = (1 / pi) int_0^pi sqrt(2) Phi(2 w) cos(n w) dw, Phi the Meyer scaling spectrum."""
+    from scipy.integrate import quad
+
+    def meyeraux(x):
+        x = min(max(x, 0.0), 1.0)
+        return x**4 * (35 - 84 * x + 70 * x**2 - 20 * x**3)
+
+    def phi_hat(w):  # |w| in [0, 2 pi]: 1 up to 2 pi / 3, a cosine roll-off to 0 at 4 pi / 3
+        if w <= 2 * np.pi / 3:
+            return 1.0
+        return np.cos(np.pi / 2 * meyeraux(3 * w / (2 * np.pi) - 1)) if w < 4 * np.pi / 3 else 0.0
+
+    def integrand(w):
+        return np.sqrt(2) * phi_hat(2 * w) * np.cos(n * w)
+
+    flat, _ = quad(integrand, 0, np.pi / 3, limit=200)
+    roll, _ = quad(integrand, np.pi / 3, 2 * np.pi / 3, limit=200)
+    return (flat + roll) / np.pi
+
+
+def test_matlab_dmey_has_102_orthonormal_taps_summing_to_sqrt2():
+    wavelet = matlab_dmey()
+    taps = np.array(wavelet.rec_lo)
+    assert wavelet.dec_len == wavelet.rec_len == 102  # PyWavelets' own 'dmey' has 62
+    assert wavelet.orthogonal
+    assert taps[-1] == 0.0
+    np.testing.assert_array_equal(taps[:101], taps[100::-1])  # symmetric about tap 50
+    assert taps.sum() == pytest.approx(np.sqrt(2), abs=1e-14)
+    # Orthonormal up to the FIR truncation: unit energy, orthogonal to its even shifts.
+    assert np.sum(taps * taps) == pytest.approx(1.0, abs=1e-5)
+    for shift in range(2, 102, 2):
+        assert abs(np.sum(taps[:-shift] * taps[shift:])) < 1e-5
+    # The four filters form an orthogonal bank (as MATLAB's wfilters): reversal and QMF.
+    np.testing.assert_array_equal(wavelet.dec_lo, taps[::-1])
+    np.testing.assert_allclose(wavelet.rec_hi, [(-1) ** k * t for k, t in enumerate(taps[::-1])])
+    signal = np.random.default_rng(0).random(300)
+    restored = pywt.idwt(*pywt.dwt(signal, wavelet, mode="symmetric"), wavelet, mode="symmetric")
+    np.testing.assert_allclose(restored, signal, atol=1e-4)
+
+
+def test_matlab_dmey_is_the_meyer_two_scale_filter_from_meyeraux():
+    taps = np.array(matlab_dmey().rec_lo[:101])
+    derived = np.array([_meyer_two_scale_filter(n) for n in range(-50, 51)])
+    np.testing.assert_allclose(taps, derived, rtol=0, atol=1e-6)
+    truncated = np.array(pywt.Wavelet("dmey").rec_lo[:61])
+    assert np.abs(truncated - derived[20:81]).max() > 1e-4  # PyWavelets' 62 taps are not it
+
+
+def test_fmi_wavelet_tiles_the_102_tap_sub_bands():
+    image = np.random.default_rng(1).random((40, 50))
+    c_a, _ = pywt.dwt2(image, matlab_dmey(), mode="symmetric")
+    assert c_a.shape == ((40 + 101) // 2, (50 + 101) // 2)  # floor((n + taps - 1) / 2)

@@ -11,7 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from napari_resfuse.metrics.information import _to_unit_float, entropy, mutual_information
+from napari_resfuse.metrics._validate import to_unit_float as _to_unit_float
+from napari_resfuse.metrics.information import entropy, mutual_information
 
 # --------------------------------------------------------------------------------------------------
 # _to_unit_float
@@ -25,17 +26,46 @@ def test_uint8_is_divided_by_255_like_im2double():
     np.testing.assert_array_equal(out, image / 255.0)
 
 
-def test_other_types_are_scaled_by_their_own_range():
+def test_integers_are_divided_by_their_type_maximum_whatever_the_content():
     image = np.array([[100, 300], [500, 900]], dtype=np.uint16)
-    np.testing.assert_allclose(_to_unit_float("x", image), [[0, 0.25], [0.5, 1.0]])
-    floats = np.array([[-2.0, 0.0], [2.0, 6.0]], dtype=np.float32)
-    np.testing.assert_allclose(_to_unit_float("x", floats), [[0, 0.25], [0.5, 1.0]])
-
-
-def test_constant_non_uint8_image_maps_to_zeros_and_bool_to_0_1():
-    np.testing.assert_array_equal(_to_unit_float("x", np.full((3, 4), 7.5)), np.zeros((3, 4)))
+    np.testing.assert_array_equal(_to_unit_float("x", image), image / 65535.0)
+    small = np.array([[0, 7], [100, 32767]], dtype=np.int16)
+    np.testing.assert_array_equal(_to_unit_float("x", small), small / 32767.0)
+    # A constant image keeps its level (no stretch to 0), and bool maps to 0 and 1.
+    np.testing.assert_array_equal(
+        _to_unit_float("x", np.full((3, 4), 300, np.uint16)), np.full((3, 4), 300 / 65535)
+    )
     mask = np.array([[True, False]])
     np.testing.assert_array_equal(_to_unit_float("x", mask), [[1.0, 0.0]])
+
+
+def test_floats_on_0_1_are_taken_as_given():
+    floats = np.array([[0.0, 0.25], [0.5, 1.0]], dtype=np.float32)
+    np.testing.assert_array_equal(_to_unit_float("x", floats), floats.astype(np.float64))
+    np.testing.assert_array_equal(_to_unit_float("x", np.full((3, 4), 0.75)), np.full((3, 4), 0.75))
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.array([[-0.5, 0.5]]), r"fused is a float image with values in \[-0.5, 0.5\]"),
+        (np.array([[0.0, 255.0]]), r"values in \[0, 255\]: float images must lie in \[0, 1\]"),
+        (np.array([[0, -3]], dtype=np.int16), "fused has negative values"),
+    ],
+)
+def test_out_of_range_values_are_refused_naming_the_input(array, message):
+    with pytest.raises(ValueError, match=message):
+        _to_unit_float("fused", array)
+
+
+def test_same_pixels_in_any_type_give_the_same_unit_image():
+    levels = np.random.default_rng(0).integers(0, 256, (9, 11)).astype(np.uint8)
+    expected = _to_unit_float("x", levels)
+    np.testing.assert_array_equal(_to_unit_float("x", levels.astype(np.uint16) * 257), expected)
+    np.testing.assert_array_equal(_to_unit_float("x", levels / 255.0), expected)
+    # float32 carries x / 255 to 7 digits only
+    float32 = (levels / 255.0).astype(np.float32)
+    np.testing.assert_allclose(_to_unit_float("x", float32), expected, rtol=0, atol=1e-7)
 
 
 def test_rgb_uint8_uses_matlab_rgb2gray_weights_and_rounding():
@@ -49,7 +79,7 @@ def test_rgb_uint8_uses_matlab_rgb2gray_weights_and_rounding():
 
 
 def test_input_is_not_modified():
-    image = np.array([[1.0, 3.0], [5.0, 9.0]])
+    image = np.array([[0.1, 0.3], [0.5, 0.9]])
     copy = image.copy()
     _to_unit_float("x", image)
     np.testing.assert_array_equal(image, copy)

@@ -349,7 +349,7 @@ def test_shape_mismatch_names_the_argument(metric):
 
 @pytest.mark.parametrize("metric", ALL)
 def test_nan_and_empty_inputs_name_the_argument(metric):
-    a = _random_uint8(0, (20, 20)).astype(float)
+    a = _random_uint8(0, (20, 20)) / 255.0
     bad = a.copy()
     bad[3, 4] = np.nan
     with pytest.raises(ValueError, match="visible"):
@@ -358,10 +358,9 @@ def test_nan_and_empty_inputs_name_the_argument(metric):
         metric(np.zeros((0, 20)), a, a)
 
 
-def test_float_inputs_are_scaled_by_their_range():
-    # A float image is stretched to [0, 1] by its own min and max, then measured on 0..255.
-    f = np.array([[0.2, 0.4], [0.6, 1.0]])
-    as_uint8 = np.array([[0, 51], [102, 204]], dtype=np.uint8)  # the same after stretching
-    assert spatial_frequency(f, f, f) == pytest.approx(
-        spatial_frequency(as_uint8, as_uint8, as_uint8) * 255 / 204
-    )
+def test_float_inputs_are_taken_as_given_on_0_1():
+    # A float image is not stretched: 0.2 is grey level 51 whatever the other pixels are.
+    f = np.array([[0.2, 0.4], [0.6, 0.8]])
+    as_uint8 = np.array([[51, 102], [153, 204]], dtype=np.uint8)
+    for metric in (std, spatial_frequency, average_gradient):
+        assert metric(f, f, f) == pytest.approx(metric(as_uint8, as_uint8, as_uint8), rel=1e-14)

@@ -30,7 +30,14 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableWidgetItem
 
 from ..io import from_unit_range
-from ..metrics import DIRECTIONS, METRIC_NAMES, best_cells, compute_metrics, write_csv
+from ..metrics import (
+    DIRECTIONS,
+    METRIC_NAMES,
+    best_cells,
+    iter_metrics,
+    resolve_names,
+    write_csv,
+)
 from ._workers import QuietGeneratorWorker, WorkerRunner, follow_layer_list
 from .background import computable
 
@@ -106,10 +113,10 @@ def metrics_input(layer: Image, plane: tuple[int, ...] = ()) -> np.ndarray:
     .. math:: x_8 = \\operatorname{round}\\bigl(255 \\cdot
               \\operatorname{clip}((x - low) / (high - low), 0, 1)\\bigr)
 
-    Handing the metrics a float image instead would not keep the contrast limits:
-    :func:`~napari_resfuse.metrics.compute_metrics` rescales any non-``uint8`` image by its own
-    minimum and maximum. So a fused layer from the engine (float in ``[0, 1]``, contrast limits
-    ``(0, 1)``) gives the same values as its 8-bit PNG through ``resfuse metrics``.
+    Handing the metrics the data instead would not keep the contrast limits:
+    :func:`~napari_resfuse.metrics.compute_metrics` takes integers by their type's range and
+    floats only on ``[0, 1]``. So a fused layer from the engine (float in ``[0, 1]``, contrast
+    limits ``(0, 1)``) gives the same values as its 8-bit PNG through ``resfuse metrics``.
     """
     data = computable(layer.data)
     array = np.asarray(data[plane] if plane else data)
@@ -199,15 +206,7 @@ class MetricsJob:
 
 
 def _resolve_names(names) -> tuple[str, ...]:
-    if names is None:
-        return METRIC_NAMES
-    chosen = {names} if isinstance(names, str) else set(names)
-    unknown = sorted(chosen - set(METRIC_NAMES))
-    if unknown:
-        raise ValueError(f"metrics: unknown {unknown}; choose from {', '.join(METRIC_NAMES)}")
-    if not chosen:
-        raise ValueError("metrics: select at least one metric")
-    return tuple(name for name in METRIC_NAMES if name in chosen)
+    return resolve_names(names, label="metrics")
 
 
 def _plane_text(viewer: napari.Viewer) -> str:
@@ -298,12 +297,11 @@ class MetricValue:
 def _metric_values(
     infrared: np.ndarray, visible: np.ndarray, fused: np.ndarray, names: Sequence[str]
 ) -> Iterator[tuple[str, float, str | None]]:
-    """Each metric in turn; NaN and the message where it is undefined (e.g. SCD, CC)."""
-    for name in names:
-        try:
-            yield name, compute_metrics(infrared, visible, fused, names=[name])[name], None
-        except ValueError as exc:  # inputs were validated: the metric is undefined here
-            yield name, math.nan, str(exc)
+    """Each metric in turn; NaN and the message where it is undefined (e.g. SCD, CC).
+
+    The triple is validated once (:func:`~napari_resfuse.metrics.iter_metrics`), not per metric.
+    """
+    yield from iter_metrics(infrared, visible, fused, names)
 
 
 def _metric_steps(job: MetricsJob) -> Generator[MetricValue, None, list[dict[str, Any]]]:

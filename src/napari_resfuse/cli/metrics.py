@@ -5,13 +5,20 @@ Two modes, chosen by what ``--ir`` and ``--vis`` name:
 * files: one infrared/visible pair and one or more fused images of it
   (``resfuse metrics --ir IR.png --vis VIS.png --fused a.png b.png``); each fused image is a
   method, named after its file;
-* folders: pairs matched by file name without extension across the infrared folder, the visible
-  folder and one or more fused folders (``--fused out/cbf out/ours``), each fused folder a method
-  named after the folder; a progress bar runs over the images.
+* folders: pairs matched by file name without extension (natural order) across the infrared
+  folder, the visible folder and one or more fused folders (``--fused out/cbf out/ours``),
+  each fused folder a method named after the folder; a progress bar runs over the images.
 
 The table printed holds one column per method (the means over all pairs in folder mode, with
 ``--per-pair`` each pair too); ``--csv``, ``--json`` and ``--markdown`` save every row, one per
 pair and method plus each method's mean.
+
+In folder mode an item (a pair and a method) that cannot be measured (an image missing from a
+folder or unreadable, shapes that differ, a metric undefined on it) does not stop the run: its
+missing values are NaN, the means use the other pairs, the failed items are listed at the end
+(and marked in the CSV's ``error`` column and the JSON's ``failed`` list), and the exit code is
+1. Usage and input errors found before any metric runs (a missing folder, folders without a
+single pair in common) exit with 2.
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ import numpy as np
 
 from napari_resfuse.io import IMAGE_SUFFIXES, read_image
 from napari_resfuse.metrics.table import (
+    ERROR_KEY,
     MEAN_PAIR,
     METRIC_NAMES,
+    failed_rows,
     format_text,
     metrics_table,
     write_csv,
@@ -47,7 +56,9 @@ def register(subparsers) -> argparse.ArgumentParser:
             "Compute fusion quality metrics of fused images against their infrared and visible\n"
             "sources. Give files (one pair, one or more fused images: one per method) or\n"
             "folders (pairs matched by file name without extension; one fused folder per\n"
-            "method). The table shows each metric's better direction and marks the best value."
+            "method). The table shows each metric's better direction and marks the best value.\n"
+            "In folder mode an item that cannot be measured is listed at the end and the run\n"
+            "goes on. Exit codes: 0 all measured, 1 some items failed, 2 usage or input error."
         ),
         epilog=(
             "examples:\n"
@@ -105,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     if args.digits < 0:
         raise ValueError(f"--digits must be 0 or more, got {args.digits}")
 
-    if args.ir.is_dir() or args.vis.is_dir():
+    folders = args.ir.is_dir() or args.vis.is_dir()
+    if folders:
         pairs, methods, jobs = _folder_jobs(args.ir, args.vis, args.fused)
     else:
         pairs, methods, jobs = _file_jobs(args.ir, args.vis, args.fused)
@@ -121,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
             disable=args.quiet,
             file=sys.stderr,
         )
-    rows = metrics_table(jobs, names=args.names)
+    rows = metrics_table(jobs, names=args.names, on_error="record" if folders else "raise")
 
     if len(pairs) == 1:
         print(f"Pair {pairs[0]} ({args.ir}, {args.vis})")
@@ -142,7 +154,21 @@ def run(args: argparse.Namespace) -> int:
         if path is not None:
             writer(rows, path)
             print(f"wrote {path}", file=sys.stderr)
-    return 0
+    return _report_failures(rows, len(pairs) * len(methods))
+
+
+def _report_failures(rows, total: int) -> int:
+    """List the failed items on stderr; return the exit code (1 if any item failed)."""
+    failed = failed_rows(rows)
+    if not failed:
+        return 0
+    print(
+        f"{len(failed)} of {total} items failed (NaN in the table; the means use the other pairs):",
+        file=sys.stderr,
+    )
+    for row in failed:
+        print(f"  pair {row['pair']}, method {row['method']}: {row[ERROR_KEY]}", file=sys.stderr)
+    return 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -160,6 +186,14 @@ def _read_image(path: Path, option: str) -> np.ndarray:
         reason = str(exc.__cause__ or exc).strip().splitlines()
         detail = reason[0] if reason else type(exc).__name__
         raise ValueError(f"{option}: cannot read {path} as an image ({detail})") from exc
+
+
+def _read_or_error(path: Path, option: str) -> np.ndarray | Exception:
+    """:func:`_read_image`, or the error it raised (for folder mode, which goes on)."""
+    try:
+        return _read_image(path, option)
+    except (ValueError, OSError) as exc:
+        return exc
 
 
 def _method_names(paths: list[Path], *, folders: bool) -> list[str]:
@@ -194,11 +228,12 @@ def _file_jobs(ir: Path, vis: Path, fused: list[Path]):
 
 
 def _natural_key(text: str) -> list:
-    """Sort key that orders 'IR2' before 'IR10'."""
+    """Sort key that orders 'IR2' before 'IR10' (letter case ignored)."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
 def _images_by_stem(folder: Path, option: str) -> dict[str, Path]:
+    """The images of a folder by name without extension (hidden files skipped)."""
     if not folder.is_dir():
         if folder.exists():
             raise ValueError(
@@ -208,11 +243,13 @@ def _images_by_stem(folder: Path, option: str) -> dict[str, Path]:
         raise FileNotFoundError(f"{option}: no such folder: {folder}")
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if path.is_file():
             if path.stem in found:
                 raise ValueError(
                     f"{option}: {found[path.stem].name} and {path.name} in {folder} have the same "
-                    "name without extension"
+                    "name without extension, so either could pair; keep one"
                 )
             found[path.stem] = path
     if not found:
@@ -220,13 +257,13 @@ def _images_by_stem(folder: Path, option: str) -> dict[str, Path]:
     return found
 
 
-def _missing(stems, limit: int = 5) -> str:
-    stems = sorted(stems, key=_natural_key)
-    shown = ", ".join(stems[:limit])
-    return shown + (f" and {len(stems) - limit} more" if len(stems) > limit else "")
-
-
 def _folder_jobs(ir: Path, vis: Path, fused: list[Path]):
+    """Every (pair, method) of the folders: pairs are the names in --ir or --vis (natural order).
+
+    A name missing from a folder is a failed item (its error is handed on in place of the
+    image), reported at the end like an unreadable image; only folders without a single pair
+    in common are an input error.
+    """
     ir_files = _images_by_stem(ir, "--ir")
     vis_files = _images_by_stem(vis, "--vis")
     fused_files = [_images_by_stem(folder, "--fused") for folder in fused]
@@ -235,30 +272,25 @@ def _folder_jobs(ir: Path, vis: Path, fused: list[Path]):
             f"--ir {ir} and --vis {vis} have no file names in common; pairs are matched by file "
             "name without extension"
         )
-    if set(ir_files) != set(vis_files):
-        only_ir = set(ir_files) - set(vis_files)
-        only_vis = set(vis_files) - set(ir_files)
-        detail = "; ".join(
-            text
-            for text in (
-                f"only in --ir: {_missing(only_ir)}" if only_ir else "",
-                f"only in --vis: {_missing(only_vis)}" if only_vis else "",
-            )
-            if text
-        )
-        raise ValueError(f"--ir and --vis hold different pairs ({detail})")
-    pairs = sorted(ir_files, key=_natural_key)
-    for folder, files in zip(fused, fused_files, strict=True):
-        absent = set(pairs) - set(files)
-        if absent:
-            raise ValueError(f"--fused: {folder} has no image for pair(s) {_missing(absent)}")
+    pairs = sorted(set(ir_files) | set(vis_files), key=_natural_key)
     methods = _method_names(fused, folders=True)
 
-    def jobs() -> Iterator[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]]:
+    def source(files: dict[str, Path], pair: str, option: str, role: str, where: str = ""):
+        if pair not in files:
+            return ValueError(
+                f"{option}{where}: no {role} image named {pair!r} (pairs are matched by file "
+                "name without extension)"
+            )
+        return _read_or_error(files[pair], option)
+
+    def jobs() -> Iterator[tuple[str, str, object, object, object]]:
+        # A read error is handed on in place of the image: metrics_table records the item as
+        # failed and the run goes on.
         for pair in pairs:
-            infrared = _read_image(ir_files[pair], "--ir")
-            visible = _read_image(vis_files[pair], "--vis")
-            for method, files in zip(methods, fused_files, strict=True):
-                yield pair, method, infrared, visible, _read_image(files[pair], "--fused")
+            infrared = source(ir_files, pair, "--ir", "infrared")
+            visible = source(vis_files, pair, "--vis", "visible")
+            for method, folder, files in zip(methods, fused, fused_files, strict=True):
+                fused_image = source(files, pair, "--fused", "fused", f" {folder}")
+                yield pair, method, infrared, visible, fused_image
 
     return pairs, methods, jobs()

@@ -1,9 +1,10 @@
 """Fusion quality metrics, as the infrared–visible fusion literature reports them.
 
 Every metric is a function ``f(infrared, visible, fused) -> float`` (``entropy`` takes the one
-image it measures); :func:`compute_metrics` runs any selection of them on one triple and
-:func:`metrics_table` over many pairs and methods, with each method's mean. :data:`DIRECTIONS`
-says whether higher or lower is better.
+image it measures); :data:`REGISTRY` lists them (name, function, better direction, source), and
+:data:`METRIC_NAMES`, :data:`DIRECTIONS` and :func:`resolve_names` derive from it.
+:func:`compute_metrics` runs any selection of them on one triple (validating the inputs once)
+and :func:`metrics_table` over many pairs and methods, with each method's mean.
 
 Sources of the definitions:
 
@@ -15,25 +16,28 @@ Sources of the definitions:
 * ``std``, ``spatial_frequency``, ``average_gradient`` and ``psnr`` port VIFB
   (``xingchenzhang/VIFB``), ``cc`` and ``vif`` the fusion literature's definitions (VIFB has none).
 
-Images are converted as the reference code reads them: ``uint8`` ÷ 255 (MATLAB's ``im2double``),
-other types scaled to ``[0, 1]`` by their own minimum and maximum, colour to luminance.
+Images are converted by one rule that depends on the data type, never on the content: integers
+are divided by the largest value of their type (``uint8`` ÷ 255, as MATLAB's ``im2double`` reads
+the reference code's images; ``uint16`` ÷ 65535), floats are taken as given and must lie in
+``[0, 1]``, colour becomes luminance.
 Nothing here imports torch, napari or Qt.
 """
 
 from .fmi import fmi, fmi_dct, fmi_pixel, fmi_wavelet
 from .gradient import nabf, qabf
 from .information import entropy, mutual_information
+from .registry import DIRECTIONS, METRIC_NAMES, METRICS, REGISTRY, Metric, resolve_names
 from .statistics import average_gradient, cc, psnr, spatial_frequency, std, vif
 from .structural import scd, ssim_sum
 from .table import (
-    DIRECTIONS,
+    ERROR_KEY,
     MEAN_PAIR,
-    METRIC_NAMES,
-    METRICS,
     best_cells,
     compute_metrics,
+    failed_rows,
     format_markdown,
     format_text,
+    iter_metrics,
     metrics_table,
     write_csv,
     write_json,
@@ -42,25 +46,31 @@ from .table import (
 
 __all__ = [
     "DIRECTIONS",
+    "ERROR_KEY",
     "MEAN_PAIR",
     "METRICS",
     "METRIC_NAMES",
+    "REGISTRY",
+    "Metric",
     "average_gradient",
     "best_cells",
     "cc",
     "compute_metrics",
     "entropy",
+    "failed_rows",
     "fmi",
     "fmi_dct",
     "fmi_pixel",
     "fmi_wavelet",
     "format_markdown",
     "format_text",
+    "iter_metrics",
     "metrics_table",
     "mutual_information",
     "nabf",
     "psnr",
     "qabf",
+    "resolve_names",
     "scd",
     "spatial_frequency",
     "ssim_sum",

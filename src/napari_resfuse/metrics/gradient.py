@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .information import _check_same_shape, _to_unit_float
+from ._validate import unit_triple
 
 __all__ = ["nabf", "qabf"]
 
@@ -91,7 +91,8 @@ def qabf(infrared, visible, fused) -> float:
     ----------
     infrared, visible : array_like
         The two source images A (infrared) and B (visible), 2-D and of the same shape. ``uint8``
-        is divided by 255 (MATLAB ``im2double``); other dtypes are min/max scaled to ``[0, 1]``.
+        is divided by 255 (MATLAB ``im2double``), ``uint16`` by 65535; floats must lie in
+        ``[0, 1]``.
     fused : array_like
         The fused image F, same shape as the sources.
 
@@ -164,10 +165,10 @@ def qabf(infrared, visible, fused) -> float:
     .. [2] H. Li and X.-J. Wu, DenseFuse analysis code, ``analysis_Qabf.m``, as used in
        github.com/diylife/imagefusion_deeplearning (``analysis_methods/analysis_MatLab``).
     """
-    image_a = _to_unit_float("infrared", infrared)
-    image_b = _to_unit_float("visible", visible)
-    image_f = _to_unit_float("fused", fused)
-    _check_same_shape(infrared=image_a, visible=image_b, fused=image_f)
+    return _qabf_core(*unit_triple(infrared, visible, fused))
+
+
+def _qabf_core(image_a: np.ndarray, image_b: np.ndarray, image_f: np.ndarray) -> float:
 
     g_a, a_a = _qabf_strength_orientation(image_a)
     g_b, a_b = _qabf_strength_orientation(image_b)
@@ -286,7 +287,8 @@ def nabf(infrared, visible, fused) -> float:
     ----------
     infrared, visible : array_like
         The two source images A (infrared) and B (visible), 2-D and of the same shape. ``uint8``
-        is divided by 255 (MATLAB ``im2double``); other dtypes are min/max scaled to ``[0, 1]``.
+        is divided by 255 (MATLAB ``im2double``), ``uint16`` by 65535; floats must lie in
+        ``[0, 1]``.
     fused : array_like
         The fused image F, same shape as the sources.
 
@@ -358,10 +360,10 @@ def nabf(infrared, visible, fused) -> float:
     .. [3] H. Li and X.-J. Wu, DenseFuse analysis code, ``analysis_nabf.m``, as used in
        github.com/diylife/imagefusion_deeplearning (``analysis_methods/analysis_MatLab``).
     """
-    image_a = _to_unit_float("infrared", infrared)
-    image_b = _to_unit_float("visible", visible)
-    image_f = _to_unit_float("fused", fused)
-    _check_same_shape(infrared=image_a, visible=image_b, fused=image_f)
+    return _nabf_core(*unit_triple(infrared, visible, fused))
+
+
+def _nabf_core(image_a: np.ndarray, image_b: np.ndarray, image_f: np.ndarray) -> float:
 
     strengths = []
     orientations = []

@@ -8,10 +8,9 @@ no VIF; ``cc`` and ``vif`` follow the definitions the infrared–visible fusion 
 (the mean of two Pearson correlations, and the sum of two multi-scale pixel-domain VIFs of Sheikh &
 Bovik), also on grey levels 0–255.
 
-Every function takes ``(infrared, visible, fused)``; images are converted by
-:func:`~napari_resfuse.metrics.information._to_unit_float` (``uint8`` ÷ 255, other types by their
-own minimum and maximum, colour to luminance) and then multiplied by 255, so that 8-bit inputs are
-measured exactly as the reference code measures them.
+Every function takes ``(infrared, visible, fused)``; images are converted as every metric input
+(see :func:`napari_resfuse.metrics.compute_metrics`) and then multiplied by 255, so that 8-bit
+inputs are measured exactly as the reference code measures them.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from .information import _check_same_shape, _to_unit_float
+from ._validate import unit_triple
 
 __all__ = ["average_gradient", "cc", "psnr", "spatial_frequency", "std", "vif"]
 
@@ -35,15 +34,9 @@ _VIF_EPS = 1e-10
 _VIF_WINDOWS = (17, 9, 5, 3)
 
 
-def _grey_levels(infrared, visible, fused) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate the triple and return it as float64 grey levels in ``[0, 255]``."""
-    images = {
-        "infrared": _to_unit_float("infrared", infrared),
-        "visible": _to_unit_float("visible", visible),
-        "fused": _to_unit_float("fused", fused),
-    }
-    _check_same_shape(**images)
-    return tuple(image * _PEAK for image in images.values())
+def _grey_levels(*images: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Validated ``[0, 1]`` images as float64 grey levels in ``[0, 255]``."""
+    return tuple(image * _PEAK for image in images)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -82,13 +75,11 @@ def std(infrared, visible, fused) -> float:
     .. [2] Y.-J. Rao, "In-fibre Bragg grating sensors", Measurement Science and Technology 8(4),
        1997 (the reference VIFB gives for the metric).
     """
-    _, _, f = _grey_levels(infrared, visible, fused)
-    return _std(f)
+    return _std_core(*unit_triple(infrared, visible, fused))
 
 
-def _std(f: np.ndarray) -> float:
-    centred = f - f.mean()
-    return float(np.sqrt(np.sum(centred * centred) / f.size))
+def _std_core(ir: np.ndarray, vis: np.ndarray, fus: np.ndarray) -> float:
+    return float(np.std(fus * _PEAK))
 
 
 def spatial_frequency(infrared, visible, fused) -> float:
@@ -127,11 +118,11 @@ def spatial_frequency(infrared, visible, fused) -> float:
        IEEE Transactions on Communications 43(12), 1995.
     .. [2] VIFB, github.com/xingchenzhang/VIFB, ``metrics/metricsSpatial_frequency.m``.
     """
-    _, _, f = _grey_levels(infrared, visible, fused)
-    return _spatial_frequency(f)
+    return _spatial_frequency_core(*unit_triple(infrared, visible, fused))
 
 
-def _spatial_frequency(f: np.ndarray) -> float:
+def _spatial_frequency_core(ir: np.ndarray, vis: np.ndarray, fus: np.ndarray) -> float:
+    f = fus * _PEAK
     row_diff = np.diff(f, axis=1)  # F(i, j) - F(i, j-1)
     col_diff = np.diff(f, axis=0)  # F(i, j) - F(i-1, j)
     rf2 = np.sum(row_diff * row_diff) / f.size
@@ -179,15 +170,15 @@ def average_gradient(infrared, visible, fused) -> float:
        Optics Communications 341, 2015.
     .. [2] VIFB, github.com/xingchenzhang/VIFB, ``metrics/metricsAvg_gradient.m``.
     """
-    _, _, f = _grey_levels(infrared, visible, fused)
-    if min(f.shape) < 2:
+    return _average_gradient_core(*unit_triple(infrared, visible, fused))
+
+
+def _average_gradient_core(ir: np.ndarray, vis: np.ndarray, fus: np.ndarray) -> float:
+    if min(fus.shape) < 2:
         raise ValueError(
-            f"average_gradient needs images of at least 2 x 2 pixels, got shape {f.shape}"
+            f"average_gradient needs images of at least 2 x 2 pixels, got shape {fus.shape}"
         )
-    return _average_gradient(f)
-
-
-def _average_gradient(f: np.ndarray) -> float:
+    f = fus * _PEAK
     gy, gx = np.gradient(f)  # d/d(row), d/d(column); central inside, one-sided at the borders
     rows, cols = f.shape
     return float(np.sum(np.sqrt((gx * gx + gy * gy) / 2.0)) / ((rows - 1) * (cols - 1)))
@@ -236,8 +227,7 @@ def psnr(infrared, visible, fused) -> float:
        Aquatic Procedia 4, 2015.
     .. [2] VIFB, github.com/xingchenzhang/VIFB, ``metrics/metricsPsnr.m``.
     """
-    i, v, f = _grey_levels(infrared, visible, fused)
-    return _psnr(i, v, f)
+    return _psnr_core(*unit_triple(infrared, visible, fused))
 
 
 def _vifb_error(x: np.ndarray, f: np.ndarray) -> float:
@@ -246,7 +236,8 @@ def _vifb_error(x: np.ndarray, f: np.ndarray) -> float:
     return float(np.sqrt(np.sum(d * d)) / f.size)
 
 
-def _psnr(i: np.ndarray, v: np.ndarray, f: np.ndarray) -> float:
+def _psnr_core(ir: np.ndarray, vis: np.ndarray, fus: np.ndarray) -> float:
+    i, v, f = _grey_levels(ir, vis, fus)
     mes = (_vifb_error(i, f) + _vifb_error(v, f)) / 2.0
     if mes == 0.0:
         return math.inf
@@ -294,19 +285,15 @@ def cc(infrared, visible, fused) -> float:
        semantic-aware real-time infrared and visible image fusion network", Information Fusion
        82, 2022 (evaluation code: github.com/Linfeng-Tang/Evaluation-for-Image-Fusion).
     """
-    i, v, f = _grey_levels(infrared, visible, fused)
-    f_c = f - f.mean()
-    f_ss = float(np.sum(f_c * f_c))
-    if f_ss == 0.0:
-        raise ValueError("cc is undefined when fused is constant (zero variance)")
-    total = 0.0
-    for name, x in (("infrared", i), ("visible", v)):
-        x_c = x - x.mean()
-        x_ss = float(np.sum(x_c * x_c))
-        if x_ss == 0.0:
+    return _cc_core(*unit_triple(infrared, visible, fused))
+
+
+def _cc_core(ir: np.ndarray, vis: np.ndarray, fus: np.ndarray) -> float:
+    for name, x in (("fused", fus), ("infrared", ir), ("visible", vis)):
+        if np.all(x == x.flat[0]):
             raise ValueError(f"cc is undefined when {name} is constant (zero variance)")
-        total += float(np.sum(x_c * f_c)) / math.sqrt(x_ss * f_ss)
-    return total / 2.0
+    r = np.corrcoef(np.stack([ir.ravel(), vis.ravel(), fus.ravel()]))
+    return float((r[0, 2] + r[1, 2]) / 2.0)
 
 
 def vif(infrared, visible, fused) -> float:
@@ -372,7 +359,11 @@ def vif(infrared, visible, fused) -> float:
     .. [3] L. Tang, J. Yuan, J. Ma, SeAFusion, Information Fusion 82, 2022 (evaluation code:
        github.com/Linfeng-Tang/Evaluation-for-Image-Fusion).
     """
-    i, v, f = _grey_levels(infrared, visible, fused)
+    return _vif_core(*unit_triple(infrared, visible, fused))
+
+
+def _vif_core(ir: np.ndarray, vis: np.ndarray, fus: np.ndarray) -> float:
+    i, v, f = _grey_levels(ir, vis, fus)
     if min(f.shape) < _VIF_WINDOWS[0]:
         raise ValueError(
             f"vif needs images of at least {_VIF_WINDOWS[0]} x {_VIF_WINDOWS[0]} pixels, "
@@ -389,28 +380,19 @@ def vif(infrared, visible, fused) -> float:
     return total
 
 
-def _gaussian_1d(size: int) -> np.ndarray:
-    """One factor of MATLAB's ``fspecial('gaussian', size, size / 5)``, normalised to sum 1.
+def _filter_valid(image: np.ndarray, size: int) -> np.ndarray:
+    """MATLAB's ``filter2(fspecial('gaussian', size, size / 5), image, 'valid')``.
 
-    ``fspecial`` builds ``exp(-(x^2 + y^2) / (2 sigma^2))``, zeroes values below ``eps * max``
-    (none for these sizes) and normalises; that 2-D kernel is the outer product of this one with
-    itself.
+    ``fspecial`` builds the normalised ``exp(-(x^2 + y^2) / (2 sigma^2))`` on ``size x size``
+    taps (values below ``eps * max`` zeroed: none for these sizes), which is separable, so a
+    Gaussian filter of radius ``size // 2`` cropped to the 'valid' part gives the same values.
     """
-    sigma = size / 5.0
-    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-    g = np.exp(-(x * x) / (2.0 * sigma * sigma))
-    return g / g.sum()
-
-
-def _filter_valid(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """MATLAB's ``filter2(outer(k, k), image, 'valid')`` for a symmetric 1-D kernel ``k``."""
-    n = kernel.size
-    out_shape = (image.shape[0] - n + 1, image.shape[1] - n + 1)
+    r = size // 2
+    out_shape = (image.shape[0] - size + 1, image.shape[1] - size + 1)
     if min(out_shape) <= 0:
         return np.zeros((max(out_shape[0], 0), max(out_shape[1], 0)))
-    r = n // 2
-    out = ndimage.correlate1d(image, kernel, axis=0, mode="constant")[r : r + out_shape[0]]
-    return ndimage.correlate1d(out, kernel, axis=1, mode="constant")[:, r : r + out_shape[1]]
+    out = ndimage.gaussian_filter(image, size / 5.0, mode="constant", radius=r)
+    return out[r : r + out_shape[0], r : r + out_shape[1]]
 
 
 def _vifp_terms(reference: np.ndarray, distorted: np.ndarray) -> tuple[float, float]:
@@ -419,7 +401,7 @@ def _vifp_terms(reference: np.ndarray, distorted: np.ndarray) -> tuple[float, fl
     num = 0.0
     den = 0.0
     for scale, n in enumerate(_VIF_WINDOWS, start=1):
-        win = _gaussian_1d(n)
+        win = n
         if scale > 1:
             ref = _filter_valid(ref, win)[::2, ::2]
             dist = _filter_valid(dist, win)[::2, ::2]

@@ -8,9 +8,9 @@ shipped in ``diylife/imagefusion_deeplearning``, ``analysis_methods/analysis_Mat
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import correlate1d
+from scipy.ndimage import gaussian_filter
 
-from .information import _check_same_shape, _to_unit_float
+from ._validate import unit_triple
 
 __all__ = ["scd", "ssim_sum"]
 
@@ -26,30 +26,25 @@ _SSIM_C2 = (0.03 * 1.0) ** 2
 _SCD_CONSTANT_TOL = 1e-12
 
 
-def _gaussian_taps() -> np.ndarray:
-    """Normalised 1-D Gaussian whose outer product is ``fspecial('gaussian', 11, 1.5)``."""
-    offsets = np.arange(-_SSIM_RADIUS, _SSIM_RADIUS + 1, dtype=np.float64)
-    taps = np.exp(-(offsets**2) / (2 * _SSIM_SIGMA**2))
-    return taps / taps.sum()
-
-
-def _gaussian_filter(image: np.ndarray, taps: np.ndarray) -> np.ndarray:
-    """Separable Gaussian filter, replicated borders (MATLAB ``imfilter(..., 'replicate')``)."""
-    filtered = correlate1d(image, taps, axis=0, mode="nearest")
-    return correlate1d(filtered, taps, axis=1, mode="nearest")
+def _gaussian(image: np.ndarray) -> np.ndarray:
+    """``fspecial('gaussian', 11, 1.5)``, replicated borders (``imfilter(..., 'replicate')``)."""
+    return gaussian_filter(image, _SSIM_SIGMA, mode="nearest", radius=_SSIM_RADIUS)
 
 
 def _matlab_ssim(image: np.ndarray, reference: np.ndarray) -> float:
-    """Mean SSIM of two ``[0, 1]`` images with MATLAB ``ssim``'s defaults (full map, no crop)."""
-    taps = _gaussian_taps()
-    mu_x = _gaussian_filter(image, taps)
-    mu_y = _gaussian_filter(reference, taps)
+    """Mean SSIM of two ``[0, 1]`` images with MATLAB ``ssim``'s defaults (full map, no crop).
+
+    Written out rather than ``skimage.metrics.structural_similarity``: that one crops the
+    borders and uses other defaults, so it does not give the published values.
+    """
+    mu_x = _gaussian(image)
+    mu_y = _gaussian(reference)
     mu_x2 = mu_x * mu_x
     mu_y2 = mu_y * mu_y
     mu_xy = mu_x * mu_y
-    sigma_x2 = _gaussian_filter(image * image, taps) - mu_x2
-    sigma_y2 = _gaussian_filter(reference * reference, taps) - mu_y2
-    sigma_xy = _gaussian_filter(image * reference, taps) - mu_xy
+    sigma_x2 = _gaussian(image * image) - mu_x2
+    sigma_y2 = _gaussian(reference * reference) - mu_y2
+    sigma_xy = _gaussian(image * reference) - mu_xy
     numerator = (2 * mu_xy + _SSIM_C1) * (2 * sigma_xy + _SSIM_C2)
     denominator = (mu_x2 + mu_y2 + _SSIM_C1) * (sigma_x2 + sigma_y2 + _SSIM_C2)
     return float(np.mean(numerator / denominator))
@@ -64,7 +59,7 @@ def ssim_sum(infrared, visible, fused) -> float:
     ----------
     infrared, visible : array_like
         The two source images, 2-D and of the same shape. ``uint8`` is divided by 255 (MATLAB
-        ``im2double``); other dtypes are min/max scaled to ``[0, 1]``.
+        ``im2double``), ``uint16`` by 65535, floats must lie in ``[0, 1]``.
     fused : array_like
         The fused image F, same shape as the sources.
 
@@ -108,11 +103,11 @@ def ssim_sum(infrared, visible, fused) -> float:
     .. [3] H. Li and X.-J. Wu, DenseFuse analysis code, ``analysis_Reference.m``, as used in
        github.com/diylife/imagefusion_deeplearning (``analysis_methods/analysis_MatLab``).
     """
-    image_ir = _to_unit_float("infrared", infrared)
-    image_vis = _to_unit_float("visible", visible)
-    image_f = _to_unit_float("fused", fused)
-    _check_same_shape(infrared=image_ir, visible=image_vis, fused=image_f)
-    return _matlab_ssim(image_f, image_ir) + _matlab_ssim(image_f, image_vis)
+    return _ssim_sum_core(*unit_triple(infrared, visible, fused))
+
+
+def _ssim_sum_core(ir: np.ndarray, vis: np.ndarray, fus: np.ndarray) -> float:
+    return _matlab_ssim(fus, ir) + _matlab_ssim(fus, vis)
 
 
 def _corr2(first: np.ndarray, second: np.ndarray, first_name: str, second_name: str) -> float:
@@ -125,10 +120,7 @@ def _corr2(first: np.ndarray, second: np.ndarray, first_name: str, second_name: 
                 f"scd is undefined: {name} is constant, so its correlation is 0/0 "
                 "(MATLAB's corr2 returns NaN)"
             )
-    numerator = np.sum(first_centred * second_centred)
-    return float(
-        numerator / np.sqrt(np.sum(first_centred * first_centred) * np.sum(second_centred**2))
-    )
+    return float(np.corrcoef(first.ravel(), second.ravel())[0, 1])
 
 
 def scd(infrared, visible, fused) -> float:
@@ -140,7 +132,8 @@ def scd(infrared, visible, fused) -> float:
     ----------
     infrared, visible : array_like
         The two source images A (infrared) and B (visible), 2-D and of the same shape. ``uint8``
-        is divided by 255 (MATLAB ``im2double``); other dtypes are min/max scaled to ``[0, 1]``.
+        is divided by 255 (MATLAB ``im2double``), ``uint16`` by 65535; floats must lie in
+        ``[0, 1]``.
     fused : array_like
         The fused image F, same shape as the sources.
 
@@ -179,10 +172,10 @@ def scd(infrared, visible, fused) -> float:
     .. [2] H. Li and X.-J. Wu, DenseFuse analysis code, ``analysis_SCD.m``, as used in
        github.com/diylife/imagefusion_deeplearning (``analysis_methods/analysis_MatLab``).
     """
-    image_a = _to_unit_float("infrared", infrared)
-    image_b = _to_unit_float("visible", visible)
-    image_f = _to_unit_float("fused", fused)
-    _check_same_shape(infrared=image_a, visible=image_b, fused=image_f)
+    return _scd_core(*unit_triple(infrared, visible, fused))
+
+
+def _scd_core(image_a: np.ndarray, image_b: np.ndarray, image_f: np.ndarray) -> float:
     return _corr2(image_f - image_b, image_a, "fused - visible", "infrared") + _corr2(
         image_f - image_a, image_b, "fused - infrared", "visible"
     )

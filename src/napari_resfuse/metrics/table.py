@@ -1,7 +1,7 @@
-"""The metric registry and tables of metrics over many image pairs and fusion methods.
+"""Metric values of one triple, and tables of metrics over many image pairs and fusion methods.
 
-:data:`METRICS` maps each metric name to its function, :data:`DIRECTIONS` says whether a higher
-or a lower value is better, :func:`compute_metrics` evaluates them on one triple, and
+The names, functions and directions come from :mod:`napari_resfuse.metrics.registry`;
+:func:`compute_metrics` evaluates them on one triple, and
 :func:`metrics_table` evaluates them over pairs × methods and adds the mean row of each method.
 The rows are plain dicts; :func:`write_csv`, :func:`write_json` and :func:`write_markdown` save
 them, :func:`format_text` and :func:`format_markdown` render them with the best value per metric
@@ -13,131 +13,45 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .fmi import fmi_dct, fmi_pixel, fmi_wavelet
-from .gradient import nabf, qabf
-from .information import _check_same_shape, _to_unit_float, entropy, mutual_information
-from .statistics import average_gradient, cc, psnr, spatial_frequency, std, vif
-from .structural import scd, ssim_sum
+from ._validate import unit_triple
+from .registry import DIRECTIONS, METRIC_NAMES, METRICS, get_metric, resolve_names
 
 __all__ = [
     "DIRECTIONS",
+    "ERROR_KEY",
     "MEAN_PAIR",
     "METRICS",
     "METRIC_NAMES",
     "best_cells",
     "compute_metrics",
+    "failed_rows",
     "format_markdown",
     "format_text",
+    "iter_metrics",
     "metrics_table",
     "write_csv",
     "write_json",
     "write_markdown",
 ]
 
-MetricFunction = Callable[[object, object, object], float]
 Row = dict[str, object]
-
-#: Every metric, in the order of the tables (the paper's Table 1 metrics first).
-METRIC_NAMES: tuple[str, ...] = (
-    "entropy",
-    "std",
-    "spatial_frequency",
-    "average_gradient",
-    "mutual_information",
-    "qabf",
-    "fmi_pixel",
-    "fmi_dct",
-    "fmi_wavelet",
-    "nabf",
-    "scd",
-    "ssim_sum",
-    "vif",
-    "psnr",
-    "cc",
-)
-
-
-def _fused_entropy(infrared, visible, fused) -> float:
-    """Entropy (EN) of the fused image, in the ``(infrared, visible, fused)`` form of the table.
-
-    The sources are validated as by every other metric; the value is
-    :func:`napari_resfuse.metrics.information.entropy` of ``fused``.
-    """
-    images = {
-        "infrared": _to_unit_float("infrared", infrared),
-        "visible": _to_unit_float("visible", visible),
-        "fused": _to_unit_float("fused", fused),
-    }
-    _check_same_shape(**images)
-    return entropy(fused)
-
-
-#: Name -> function ``f(infrared, visible, fused) -> float``.
-METRICS: dict[str, MetricFunction] = {
-    "entropy": _fused_entropy,
-    "std": std,
-    "spatial_frequency": spatial_frequency,
-    "average_gradient": average_gradient,
-    "mutual_information": mutual_information,
-    "qabf": qabf,
-    "fmi_pixel": fmi_pixel,
-    "fmi_dct": fmi_dct,
-    "fmi_wavelet": fmi_wavelet,
-    "nabf": nabf,
-    "scd": scd,
-    "ssim_sum": ssim_sum,
-    "vif": vif,
-    "psnr": psnr,
-    "cc": cc,
-}
-
-#: Name -> ``"higher"`` or ``"lower"``: which values are better. Only Nabf, the share of
-#: artefacts (noise) the fusion added, is better lower.
-DIRECTIONS: dict[str, str] = {
-    "entropy": "higher",
-    "std": "higher",
-    "spatial_frequency": "higher",
-    "average_gradient": "higher",
-    "mutual_information": "higher",
-    "qabf": "higher",
-    "fmi_pixel": "higher",
-    "fmi_dct": "higher",
-    "fmi_wavelet": "higher",
-    "nabf": "lower",
-    "scd": "higher",
-    "ssim_sum": "higher",
-    "vif": "higher",
-    "psnr": "higher",
-    "cc": "higher",
-}
 
 #: The ``pair`` label of the rows that hold each method's mean over all pairs.
 MEAN_PAIR = "mean"
+
+#: The key (and CSV column) holding why an entry failed, on failed rows only.
+ERROR_KEY = "error"
 
 _KEY_COLUMNS = ("pair", "method")
 
 
 def _resolve_names(names) -> list[str]:
-    """Validate a selection of metric names; return it in table order, without duplicates."""
-    if names is None:
-        return list(METRIC_NAMES)
-    if isinstance(names, str):
-        names = [names]
-    chosen = set()
-    for name in names:
-        if name not in METRICS:
-            raise ValueError(
-                f"names: unknown metric {name!r}; choose from {', '.join(METRIC_NAMES)}"
-            )
-        chosen.add(name)
-    if not chosen:
-        raise ValueError("names: select at least one metric")
-    return [name for name in METRIC_NAMES if name in chosen]
+    return list(resolve_names(names))
 
 
 def compute_metrics(infrared, visible, fused, names=None) -> dict[str, float]:
@@ -149,7 +63,9 @@ def compute_metrics(infrared, visible, fused, names=None) -> dict[str, float]:
         The infrared and visible source images and the fused image: 2-D grayscale (or RGB,
         converted to luminance with MATLAB's ``rgb2gray`` weights), all of one shape. ``uint8``
         is divided by 255 (MATLAB's ``im2double``, as the reference code reads its 8-bit
-        images); any other type is scaled to ``[0, 1]`` by its own minimum and maximum.
+        images), every integer type by its largest value (``uint16`` by 65535); floats are
+        taken as given and must lie in ``[0, 1]``. The rule never depends on the content, so
+        the same pixels as ``uint8``, ``float`` ÷ 255 or ``uint16`` × 257 give the same values.
     names : str or iterable of str, optional
         The metrics to compute (see :data:`METRIC_NAMES`); all of them by default.
 
@@ -162,14 +78,17 @@ def compute_metrics(infrared, visible, fused, names=None) -> dict[str, float]:
     Raises
     ------
     ValueError
-        If a name is unknown, or an image is empty, not 2-D/RGB, holds NaN or inf, or differs in
-        shape from the others; also where a metric is undefined (e.g. ``cc`` of a constant
+        If a name is unknown, or an image is empty, not 2-D/RGB, holds NaN or inf, is a float
+        image outside ``[0, 1]`` or an integer image with negative values, or differs in shape
+        from the others; also where a metric is undefined (e.g. ``cc`` of a constant
         image), with a message naming the metric.
 
     Notes
     -----
-    Each value is the function of the same name (``METRICS[name](infrared, visible, fused)``);
-    their docstrings give formula, constants and source. ``entropy`` is that of the fused image.
+    Each value is that of the function of the same name (``METRICS[name](infrared, visible,
+    fused)``; see :data:`~napari_resfuse.metrics.REGISTRY`); their docstrings give formula,
+    constants and source. The inputs are validated once per call, not once per metric.
+    ``entropy`` is that of the fused image.
 
     Examples
     --------
@@ -181,19 +100,52 @@ def compute_metrics(infrared, visible, fused, names=None) -> dict[str, float]:
     >>> list(values)
     ['std', 'cc']
     """
-    selected = _resolve_names(names)
-    # Validate once up front, so that a bad input fails before any slow metric runs.
-    images = {
-        "infrared": _to_unit_float("infrared", infrared),
-        "visible": _to_unit_float("visible", visible),
-        "fused": _to_unit_float("fused", fused),
-    }
-    _check_same_shape(**images)
-    return {name: float(METRICS[name](infrared, visible, fused)) for name in selected}
+    selected = resolve_names(names)
+    # Validate once, before any slow metric runs; the metrics' cores then skip their own checks.
+    images = unit_triple(infrared, visible, fused)
+    return {name: float(get_metric(name).core(*images)) for name in selected}
+
+
+def iter_metrics(infrared, visible, fused, names=None) -> Iterator[tuple[str, float, str | None]]:
+    """Compute metrics one at a time, going on past those undefined on this triple.
+
+    The inputs are validated once, before the first metric (as by :func:`compute_metrics`);
+    then each metric yields ``(name, value, None)``, or ``(name, nan, message)`` where it is
+    undefined (e.g. ``scd`` when the fused image equals a source). For progress displays that
+    show each value as it arrives.
+
+    Parameters
+    ----------
+    infrared, visible, fused : array_like
+        As for :func:`compute_metrics`.
+    names : str or iterable of str, optional
+        The metrics, in :data:`METRIC_NAMES` order whatever the order given; all by default.
+
+    Yields
+    ------
+    (str, float, str or None)
+        The metric's name, its value (NaN if undefined) and the reason it is undefined.
+
+    Raises
+    ------
+    ValueError
+        On the first ``next()``: an unknown name, or invalid images (as :func:`compute_metrics`).
+    """
+    selected = resolve_names(names)
+    images = unit_triple(infrared, visible, fused)
+    for name in selected:
+        try:
+            yield name, float(get_metric(name).core(*images)), None
+        except ValueError as exc:
+            reason = _one_line(exc)
+            yield name, math.nan, reason if reason.startswith(name) else f"{name}: {reason}"
 
 
 def metrics_table(
-    triples: Iterable[tuple[str, str, object, object, object]], *, names=None
+    triples: Iterable[tuple[str, str, object, object, object]],
+    *,
+    names=None,
+    on_error: str = "raise",
 ) -> list[Row]:
     """Compute metrics over many image pairs and fusion methods, with each method's mean.
 
@@ -202,24 +154,35 @@ def metrics_table(
     triples : iterable of (pair, method, infrared, visible, fused)
         One entry per fused image: the pair's name, the method's name and the three images (as
         for :func:`compute_metrics`). It may be a generator that reads images lazily, and may be
-        wrapped in a progress bar (``tqdm(triples, total=n)``).
+        wrapped in a progress bar (``tqdm(triples, total=n)``). With ``on_error="record"`` an
+        image may be an exception instance instead (a reader's error), and the entry is
+        recorded as failed with its message.
     names : str or iterable of str, optional
         The metrics to compute; all of them by default.
+    on_error : {"raise", "record"}
+        What a failing entry (an invalid image, an undefined metric) does: ``"raise"`` stops
+        with a ValueError; ``"record"`` goes on, sets the metrics that could not be computed to
+        NaN and puts the reason under the row's :data:`ERROR_KEY` (``"error"``) key.
 
     Returns
     -------
     list of dict
         One row per entry, in the order given, then one row per method (in order of first
         appearance) with ``pair`` equal to :data:`MEAN_PAIR` and the mean of each metric over
-        that method's pairs. Each row is ``{"pair": ..., "method": ..., <metric>: float, ...}``
-        with the metrics in :data:`METRIC_NAMES` order.
+        that method's pairs (over the pairs where it is defined: NaN values are left out, and
+        a metric failing on every pair has a NaN mean). Each row is
+        ``{"pair": ..., "method": ..., <metric>: float, ...}`` with the metrics in
+        :data:`METRIC_NAMES` order, plus ``"error": str`` on the rows of failed entries.
 
     Raises
     ------
     ValueError
-        If a (pair, method) repeats, a pair is named :data:`MEAN_PAIR`, or a metric fails on an
-        entry (the message then starts with the pair and method).
+        If a (pair, method) repeats, a pair is named :data:`MEAN_PAIR`, ``on_error`` is not
+        one of the two choices, or (with ``on_error="raise"``) a metric fails on an entry (the
+        message then starts with the pair and method).
     """
+    if on_error not in ("raise", "record"):
+        raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
     selected = _resolve_names(names)
     rows: list[Row] = []
     seen: set[tuple[str, str]] = set()
@@ -230,6 +193,12 @@ def metrics_table(
         if (pair, method) in seen:
             raise ValueError(f"pair {pair!r} with method {method!r} appears twice")
         seen.add((pair, method))
+        if on_error == "record":
+            values, error = _recorded_metrics(infrared, visible, fused, selected)
+            rows.append({"pair": pair, "method": method, **values})
+            if error:
+                rows[-1][ERROR_KEY] = error
+            continue
         try:
             values = compute_metrics(infrared, visible, fused, names=selected)
         except ValueError as exc:
@@ -238,18 +207,47 @@ def metrics_table(
     return rows + _mean_rows(rows, selected)
 
 
+def _recorded_metrics(infrared, visible, fused, names) -> tuple[dict[str, float], str]:
+    """Every metric of one entry, NaN where it fails, and the reasons joined by ``"; "``."""
+    for image in (infrared, visible, fused):
+        if isinstance(image, BaseException):
+            return dict.fromkeys(names, math.nan), _one_line(image)
+    values: dict[str, float] = {}
+    reasons = []
+    try:
+        for name, value, reason in iter_metrics(infrared, visible, fused, names):
+            values[name] = value
+            if reason:
+                reasons.append(reason)
+    except ValueError as exc:  # invalid images: nothing computed
+        return dict.fromkeys(names, math.nan), _one_line(exc)
+    return values, "; ".join(reasons)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def failed_rows(rows: Sequence[Row]) -> list[Row]:
+    """The rows of entries that failed (those with an :data:`ERROR_KEY` field), in order."""
+    return [row for row in rows if row.get(ERROR_KEY)]
+
+
 def _mean_rows(rows: Sequence[Row], names: Sequence[str]) -> list[Row]:
     methods: dict[str, list[Row]] = {}
     for row in rows:
         methods.setdefault(str(row["method"]), []).append(row)
     return [
-        {
-            "pair": MEAN_PAIR,
-            "method": method,
-            **{name: float(np.mean([float(r[name]) for r in group])) for name in names},
-        }
+        {"pair": MEAN_PAIR, "method": method, **{name: _mean(group, name) for name in names}}
         for method, group in methods.items()
     ]
+
+
+def _mean(group: Sequence[Row], name: str) -> float:
+    """Mean of one metric over rows, leaving out NaN (metrics that failed on a row)."""
+    values = [float(row[name]) for row in group if not math.isnan(float(row[name]))]
+    return float(np.mean(values)) if values else math.nan
 
 
 def _metric_columns(rows: Sequence[Row], names) -> list[str]:
@@ -257,7 +255,7 @@ def _metric_columns(rows: Sequence[Row], names) -> list[str]:
         return _resolve_names(names)
     if not rows:
         return []
-    return [key for key in rows[0] if key not in _KEY_COLUMNS]
+    return [key for key in rows[0] if key not in (*_KEY_COLUMNS, ERROR_KEY)]
 
 
 def best_cells(rows: Sequence[Row], *, names=None) -> set[tuple[int, str]]:
@@ -394,7 +392,9 @@ def format_markdown(rows: Sequence[Row], *, names=None, digits: int = 4) -> str:
 def write_csv(rows: Sequence[Row], path, *, names=None) -> Path:
     """Write rows to a CSV file: columns ``pair, method`` and one per metric, full precision.
 
-    Values are written with Python's shortest round-trip ``repr``; an infinite PSNR is ``inf``.
+    Values are written with Python's shortest round-trip ``repr``; an infinite PSNR is ``inf``,
+    a metric that failed ``nan``. When a row failed (see :func:`metrics_table`'s
+    ``on_error``), a last column ``error`` holds the reason (empty on the other rows).
 
     Parameters
     ----------
@@ -412,11 +412,13 @@ def write_csv(rows: Sequence[Row], path, *, names=None) -> Path:
     """
     path = Path(path)
     columns = _metric_columns(rows, names)
+    errors = [ERROR_KEY] if failed_rows(rows) else []
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*_KEY_COLUMNS, *columns])
+        writer.writerow([*_KEY_COLUMNS, *columns, *errors])
         for row in rows:
-            writer.writerow([row["pair"], row["method"], *(repr(float(row[n])) for n in columns)])
+            cells = [row["pair"], row["method"], *(repr(float(row[n])) for n in columns)]
+            writer.writerow(cells + [row.get(ERROR_KEY, "") for _ in errors])
     return path
 
 
@@ -428,8 +430,10 @@ def write_json(rows: Sequence[Row], path, *, names=None) -> Path:
     """Write rows to a JSON file, with the metric order and directions.
 
     The file holds ``{"metrics": [names], "directions": {name: "higher" | "lower"},
-    "rows": [{"pair": ..., "method": ..., <metric>: value}, ...]}``. JSON has no infinity, so a
-    non-finite value (an infinite PSNR of identical images) is written as ``null``.
+    "rows": [{"pair": ..., "method": ..., <metric>: value}, ...], "failed": [{"pair": ...,
+    "method": ..., "error": ...}, ...]}``; the rows of failed entries also carry their
+    ``"error"``. JSON has no infinity or NaN, so a non-finite value (an infinite PSNR of
+    identical images, a metric that failed) is written as ``null``.
 
     Parameters
     ----------
@@ -455,8 +459,13 @@ def write_json(rows: Sequence[Row], path, *, names=None) -> Path:
                 "pair": row["pair"],
                 "method": row["method"],
                 **{name: _json_number(float(row[name])) for name in columns},
+                **({ERROR_KEY: row[ERROR_KEY]} if row.get(ERROR_KEY) else {}),
             }
             for row in rows
+        ],
+        "failed": [
+            {"pair": row["pair"], "method": row["method"], ERROR_KEY: row[ERROR_KEY]}
+            for row in failed_rows(rows)
         ],
     }
     path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
