@@ -225,6 +225,13 @@ def _run_folders(args: argparse.Namespace, options: FusionOptions) -> int:
 
 def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
-    if args.infrared.is_dir() or args.visible.is_dir():
+    folders = [args.infrared.is_dir(), args.visible.is_dir()]
+    if all(folders):
         return _run_folders(args, options)
+    if any(folders):
+        role, path = ("infrared", args.infrared) if folders[0] else ("visible", args.visible)
+        raise ValueError(
+            f"the {role} input {str(path)!r} is a folder but the other is not: give two image "
+            "files (or stacks) or two folders of pairs"
+        )
     return _run_files(args, options)

@@ -123,15 +123,22 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
     path = Path(path)
     check_output_format(path, image.dtype)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        if path.suffix.lower() in TIFF_SUFFIXES:
-            import tifffile
+    suffix = path.suffix.lower()
+    try:
+        with atomic_path(path) as tmp:
+            if suffix in TIFF_SUFFIXES:
+                import tifffile
 
-            # A last axis of 3 or 4 is colour; anything else is a grey image or a stack.
-            color = image.ndim >= 3 and image.shape[-1] in (3, 4)
-            tifffile.imwrite(tmp, image, photometric="rgb" if color else "minisblack")
-        else:
-            import imageio.v3 as iio
+                # A last axis of 3 or 4 is colour; anything else is a grey image or a stack.
+                color = image.ndim >= 3 and image.shape[-1] in (3, 4)
+                tifffile.imwrite(tmp, image, photometric="rgb" if color else "minisblack")
+            else:
+                import imageio.v3 as iio
 
-            iio.imwrite(tmp, image, plugin="pillow")
+                # Encoded in memory, written here: a failing write (full disk) is one error.
+                encoded = iio.imwrite("<bytes>", image, extension=suffix, plugin="pillow")
+                with open(tmp, "wb") as handle:
+                    handle.write(encoded)
+    except OSError as exc:  # name the final path, not the temporary one
+        raise OSError(exc.errno, f"cannot write: {exc.strerror or exc}", str(path)) from exc
     return path
