@@ -245,6 +245,7 @@ def test_os_errors_are_one_line_with_exit_2(tmp_path, pair_files, capsys):
         (["fuse", ir, vis, "-o", str(a_file / "out.png")], "plain.txt"),
         (["fuse", ir, vis, "-o", "f.png", "--save-intermediates", str(a_file)], "plain.txt"),
         (["compare", str(tmp_path), "--out", str(a_file / "r"), "--methods", "average"], ""),
+        (["batch", str(tmp_path), str(tmp_path), "--out", "/proc/resfuse-out"], "/proc"),
     ]
     folder = _pairs(tmp_path / "pairs", ["p"])
     cases.append(

@@ -93,3 +93,26 @@ def test_output_name_is_lossless_and_keeps_tiff():
     assert output_name("a", "ir/a.tif", np.uint8) == "a.tif"
     assert output_name("a", "ir/a.png", np.float32) == "a.tif"
     assert output_name("a", "ir/a.png", np.int32) == "a.tif"  # PNG cannot hold it
+
+
+def test_the_library_never_imports_the_command_line():
+    """Layering: only ``cli/`` imports ``cli/`` (the library, batch and demo use ``io``)."""
+    import ast
+    from pathlib import Path
+
+    import napari_resfuse
+
+    root = Path(napari_resfuse.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if "cli" in path.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            if any(n.lstrip(".").split(".")[0] == "cli" or ".cli" in n for n in names):
+                offenders.append(str(path.relative_to(root)))
+    assert offenders == []

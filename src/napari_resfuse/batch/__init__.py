@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..io import IMAGE_SUFFIXES, check_not_inputs, find_pairs
+from ..io import IMAGE_SUFFIXES, check_not_inputs, check_writable_folder, find_pairs
 from ..options import FusionOptions
 from ._cluster import _bar, _dashboard, _default_workers, _worker_environ, start_client
 from ._worker import (
@@ -433,6 +433,9 @@ def run_batch(
         if out.exists() and not out.is_dir():
             raise ValueError(f"output {str(out)!r} exists and is not a folder")
 
+    for folder in (out if mode == "pairs" else out.parent, intermediates):
+        if folder is not None:
+            check_writable_folder(folder)  # an unwritable place fails now, not in every task
     _check_weights(opts)  # once, here, before any cluster starts
 
     with contextlib.ExitStack() as stack:
