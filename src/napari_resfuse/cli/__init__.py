@@ -4,8 +4,9 @@ Each sub-command lives in its own module with a ``register(subparsers)`` functio
 parser and sets ``func`` (called with the parsed arguments, returning an exit code).
 
 Exit codes, the same for every sub-command: 0 everything was done; 1 some items (pairs, frame
-blocks, unmatched images) failed and are listed on stderr, the others were done; 2 a usage,
-input or file-system error (one line on stderr, nothing fused); 130 interrupted.
+blocks, unmatched images) failed and are listed at the end (stderr; batch: its summary), the
+others were done; 2 a usage, input or file-system error (one line on stderr, nothing fused);
+130 interrupted.
 """
 
 from __future__ import annotations
