@@ -422,6 +422,7 @@ def run_batch(
                 check_not_inputs(folder, sources, what=what)
     else:
         check_not_inputs(out, inputs, holds=True)
+        _own_store(out)  # a store (or folder) a batch did not write is refused now
     if mode == "stacks" and intermediates is not None:
         raise ValueError(
             "save_intermediates applies to folders of pairs; for stacks use "
