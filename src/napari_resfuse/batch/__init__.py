@@ -434,10 +434,10 @@ def run_batch(
         if out.exists() and not out.is_dir():
             raise ValueError(f"output {str(out)!r} exists and is not a folder")
 
+    _check_weights(opts)  # once, here, before any cluster starts
     for folder in (out if mode == "pairs" else out.parent, intermediates):
         if folder is not None:
             check_writable_folder(folder)  # an unwritable place fails now, not in every task
-    _check_weights(opts)  # once, here, before any cluster starts
 
     with contextlib.ExitStack() as stack:
         if client is None:
