@@ -252,7 +252,7 @@ def test_os_errors_are_one_line_with_exit_2(tmp_path, pair_files, capsys):
         (["fuse", str(folder / "ir"), str(folder / "vis"), "-o", str(a_file)], "not a folder")
     )
     for argv, needle in cases:
-        argv = [*argv, *FAST] if argv[0] == "fuse" else argv
+        argv = [*argv, *FAST] if argv[0] in ("fuse", "batch") else argv
         assert main(argv) == 2, argv
         _one_error_line(capsys, needle)
     assert a_file.read_text() == "x"
