@@ -207,6 +207,29 @@ def test_batch_overwrite_never_deletes_a_foreign_file(tmp_path, capsys):
     assert zarr.open_group(str(store), mode="r")["fused"].shape == (2, 64, 96)
 
 
+def test_compare_removes_old_images_only_from_its_own_method_folders(tmp_path):
+    from napari_resfuse.compare import compare
+
+    root = _pairs(tmp_path / "pairs", ["p"])
+    out = tmp_path / "report"
+    foreign = write_image(out / "fused" / "resfuse" / "photo.png", np.zeros((8, 8), np.uint8))
+    compare(root, out, ["resfuse"], weights="random", metrics=["entropy"])
+    assert foreign.is_file()  # no settings.json of ours was there: nothing deleted
+    ours = out / "fused" / "resfuse" / "p.png"
+    assert ours.is_file()
+    stale = []
+
+    def at_start(event):
+        if event.action == "start":
+            stale.append(ours.exists())
+
+    report = compare(
+        root, out, ["resfuse"], weights="random", seed=3, metrics=["entropy"], progress=at_start
+    )
+    assert stale == [False]  # other settings: the image it wrote before was removed first
+    assert report.fused_count == 1 and ours.is_file() and foreign.is_file()
+
+
 # --------------------------------------------------------------------------------------------
 # Atomic outputs, OS errors
 

@@ -40,7 +40,6 @@ the published tables are computed from saved images.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
@@ -50,18 +49,17 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import __version__
 from .compare_methods import (
     BACKBONE_OF_BASELINE,
     DEFAULT_METHODS,
     METHODS,
     Method,
+    _MethodFolder,
     _weights_for,
     resolve_methods,
 )
 from .compare_report import _display, _report_markdown, format_means_markdown, grid_image
 from .io import (
-    IMAGE_SUFFIXES,
     atomic_path,
     check_not_inputs,
     check_writable_folder,
@@ -331,29 +329,6 @@ class CompareReport:
         return not self.failed
 
 
-def _settings(method: Method, weights, seed: int) -> dict[str, Any]:
-    """What identifies a method's outputs: if any of it changes, they are fused again."""
-    chosen = _weights_for(method, weights)
-    stamp: dict[str, Any] = {"method": method.name, "package_version": __version__}
-    if chosen is not None:
-        stamp["weights"] = chosen
-        path = Path(chosen).expanduser()
-        if path.is_file():
-            stat = path.stat()
-            stamp["weights"] = str(path.resolve())
-            stamp["weights_file"] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        if chosen == "random":
-            stamp["seed"] = seed
-    return stamp
-
-
-def _read_settings(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _reusable(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
     if not path.is_file():
         return None
@@ -397,7 +372,7 @@ def iter_compare(
     out = Path(out_dir)
     check_not_inputs(out, (pairs_dir, pairs.infrared_dir, pairs.visible_dir))
     check_writable_folder(out)
-    folders = {name: _method_folder(out, METHODS[name], weights, seed) for name in names}
+    folders = {name: _MethodFolder(out, METHODS[name], weights, seed) for name in names}
     total = len(pairs) * len(names) + 1
     step = 0
     report = CompareReport(
@@ -421,15 +396,16 @@ def iter_compare(
             continue
         cells = [sources.infrared, sources.visible]
         for name in names:
-            folder, same = folders[name]
-            path = folder / output_name(pair, ir_path, sources.dtype)
-            fused = _reusable(path, sources.infrared.shape, sources.dtype) if same else None
+            folder = folders[name]
+            path = folder.path / output_name(pair, ir_path, sources.dtype)
+            fused = _reusable(path, sources.infrared.shape, sources.dtype) if folder.same else None
             action = "reused"
             try:
                 if fused is None:
                     unit = _run(METHODS[name], sources, weights, seed, device)
                     fused = from_unit_range(unit, sources.dtype)
                     write_image(path, fused)
+                    folder.wrote(path)
                     action = "fused"
                 values = _metrics(sources, fused, metric_names, pair, name)
             except ValueError as exc:  # this method on this pair only: go on
@@ -463,28 +439,6 @@ def iter_compare(
     step += 1
     yield CompareProgress(step, total, None, None, "report")
     return report
-
-
-def _method_folder(out: Path, method: Method, weights, seed: int) -> tuple[Path, bool]:
-    """A method's folder of fused images, and whether they were made with these settings.
-
-    When the settings differ, the images a comparison wrote there under other settings (the
-    folder's ``settings.json`` says so) are removed first, so that none is taken for this
-    run's even if it stops before replacing them all; files it did not write are left alone.
-    """
-    folder = out / "fused" / method.name
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = _settings(method, weights, seed)
-    stamp_path = folder / "settings.json"
-    previous = _read_settings(stamp_path)
-    if previous == stamp:
-        return folder, True
-    if isinstance(previous, dict) and previous.get("method") == method.name:
-        for old in folder.iterdir():
-            if old.is_file() and old.suffix.lower() in IMAGE_SUFFIXES:
-                old.unlink()
-    write_text_atomic(stamp_path, json.dumps(stamp, indent=2) + "\n")
-    return folder, False
 
 
 def _failed_rows(failed: Mapping[str, str], methods, metric_names) -> list[dict[str, Any]]:

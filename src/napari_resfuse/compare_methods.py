@@ -1,15 +1,20 @@
 """The methods a comparison knows (:data:`METHODS`): the paper's method, its variants and the
-baselines of :mod:`napari_resfuse.baselines`, each as one function of two grey images."""
+baselines of :mod:`napari_resfuse.baselines`, each as one function of two grey images; and
+each method's folder of fused images in a report."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import __version__
 from .baselines import BASELINES, DEEP_BASELINES
+from .io import IMAGE_SUFFIXES, write_text_atomic
 
 __all__ = [
     "BACKBONE_OF_BASELINE",
@@ -167,3 +172,59 @@ def _weights_for(method: Method, weights: str | Mapping[str, str]) -> str | None
     if isinstance(weights, Mapping):
         return str(weights.get(method.backbone, "imagenet"))
     return str(weights)
+
+
+def _settings(method: Method, weights, seed: int) -> dict[str, Any]:
+    """What identifies a method's outputs: if any of it changes, they are fused again."""
+    chosen = _weights_for(method, weights)
+    stamp: dict[str, Any] = {"method": method.name, "package_version": __version__}
+    if chosen is not None:
+        stamp["weights"] = chosen
+        path = Path(chosen).expanduser()
+        if path.is_file():
+            stat = path.stat()
+            stamp["weights"] = str(path.resolve())
+            stamp["weights_file"] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        if chosen == "random":
+            stamp["seed"] = seed
+    return stamp
+
+
+def _read_settings(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+class _MethodFolder:
+    """A method's folder of fused images (``fused/<method>/``) and its ``settings.json``: the
+    settings that made the images, and the names of the images a comparison wrote there.
+
+    When the settings differ from this run's, the images written under the old ones are
+    removed first (so none is taken for this run's even if it stops before replacing them
+    all); files a comparison did not write are never removed.
+    """
+
+    def __init__(self, out: Path, method: Method, weights, seed: int):
+        self.path = out / "fused" / method.name
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.stamp_path = self.path / "settings.json"
+        stamp = _settings(method, weights, seed)
+        previous = _read_settings(self.stamp_path)
+        previous = previous if isinstance(previous, dict) else {}
+        written = previous.pop("written", None)
+        self.same = previous == stamp
+        if not self.same and previous.get("method") == method.name:
+            for old in self.path.iterdir():  # before "written" was kept: every image was ours
+                if old.suffix.lower() in IMAGE_SUFFIXES and (
+                    written is None or old.name in written
+                ):
+                    old.unlink()
+        self.stamp = {**stamp, "written": sorted(written or []) if self.same else []}
+        write_text_atomic(self.stamp_path, json.dumps(self.stamp, indent=2) + "\n")
+
+    def wrote(self, path: Path) -> None:
+        if path.name not in self.stamp["written"]:
+            self.stamp["written"].append(path.name)
+            write_text_atomic(self.stamp_path, json.dumps(self.stamp, indent=2) + "\n")
