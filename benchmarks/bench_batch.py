@@ -56,8 +56,7 @@ def loop_once(pairs, out: Path, options, threads: int) -> float:
     """Seconds of the plain loop over every pair (model already built)."""
     import torch
 
-    from napari_resfuse.cli.fuse import write_result
-    from napari_resfuse.io import output_dtype, read_image
+    from napari_resfuse.io import output_dtype, read_image, write_result
     from napari_resfuse.method.fuse import fuse
 
     torch.set_num_threads(threads)
@@ -113,7 +112,7 @@ def main() -> None:
     import torch
 
     from napari_resfuse.batch import ModelPlugin, start_client
-    from napari_resfuse.io import match_pairs
+    from napari_resfuse.io import find_pairs
     from napari_resfuse.method.fuse import fuse
     from napari_resfuse.options import FusionOptions
 
@@ -124,7 +123,7 @@ def main() -> None:
     load_before = os.getloadavg()
     try:
         make_pairs(tmp / "in", n, tuple(args.size))
-        pairs = match_pairs(tmp / "in" / "infrared", tmp / "in" / "visible")
+        pairs = find_pairs(tmp / "in" / "infrared", tmp / "in" / "visible")
         fuse(*(np.zeros(args.size, np.uint8) + np.eye(*args.size, dtype=np.uint8),) * 2, options)
         ways = ("loop", "loop, 1 thread", "batch x1", "batch x2")
         runs: dict[str, list[float]] = {way: [] for way in ways}

@@ -202,7 +202,7 @@ def test_killed_worker_task_is_rerun_and_no_partial_file(client, pairs, referenc
     in place; the task runs again on a (restarted) worker and the outputs are complete."""
     markers = tmp_path / "markers"
     markers.mkdir()
-    plugin = _Inject("napari_resfuse.cli.fuse", "write_result", "p2", "exit-once", markers)
+    plugin = _Inject("napari_resfuse.io", "write_result", "p2", "exit-once", markers)
     client.register_plugin(plugin)
     try:
         summary = run_batch(pairs, out=tmp_path / "out", client=client, progress=False, **FAST)
@@ -219,7 +219,7 @@ def test_killed_worker_task_is_rerun_and_no_partial_file(client, pairs, referenc
 def test_persistent_failure_is_listed_and_leaves_no_file(client, pairs, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
-    plugin = _Inject("napari_resfuse.cli.fuse", "write_result", "p1", "raise", markers)
+    plugin = _Inject("napari_resfuse.io", "write_result", "p1", "raise", markers)
     client.register_plugin(plugin)
     try:
         summary = run_batch(

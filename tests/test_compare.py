@@ -152,7 +152,7 @@ def test_an_interrupted_run_resumes(tmp_path, monkeypatch):
     assert [e.action for e in events] == ["start", "fused", "fused", "fused"]
     assert events[0].total == 2 * 3 + 1
     assert not (out / "metrics.csv").exists()
-    assert not list(out.glob("fused/*/.partial-*"))
+    assert not list(out.glob("fused/*/.*partial-*"))
     report = compare(pairs, out, FAST, metrics=FEW_METRICS)
     assert (report.fused_count, report.reused_count) == (3, 3)
     assert report.csv.is_file() and report.markdown.is_file() and report.grid.is_file()
@@ -189,24 +189,35 @@ def test_pairs_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         find_pairs(tmp_path / "nope")
     (tmp_path / "ir").mkdir()
-    with pytest.raises(ValueError, match=r"no visible sub-folder.*vis/, visible/"):
+    with pytest.raises(ValueError, match=r"no visible sub-folder \(one of visible, vis, "):
         find_pairs(tmp_path)
     (tmp_path / "vis").mkdir()
-    with pytest.raises(ValueError, match="no images"):
+    with pytest.raises(ValueError, match="holds no images"):
         find_pairs(tmp_path)
     _write_pairs(tmp_path, names=("a", "b"))
     iio.imwrite(tmp_path / "ir" / "c.png", np.zeros((8, 8), np.uint8))
-    with pytest.raises(ValueError, match=r"only in ir/: c"):
-        find_pairs(tmp_path)
+    assert list(find_pairs(tmp_path).unmatched_items()) == ["ir/c.png"]
     (tmp_path / "visible").mkdir()
     with pytest.raises(ValueError, match="several visible sub-folders"):
         find_pairs(tmp_path)
 
 
-def test_a_method_that_rejects_a_pair_is_named(tmp_path):
+def test_a_method_that_rejects_a_pair_is_listed_and_the_rest_compared(tmp_path, capsys):
     pairs = _write_pairs(tmp_path / "pairs", shape=(24, 40))  # below the engine's 32 px
-    with pytest.raises(ValueError, match=r"pair 'p1', method 'resfuse': .*at least 32 px"):
-        compare(pairs, tmp_path / "out", ["average", "resfuse"], weights="random")
+    report = compare(pairs, tmp_path / "out", ["average", "resfuse"], weights="random",
+                     metrics=FEW_METRICS)  # fmt: skip
+    assert sorted(report.failed) == ["p1 / resfuse", "p2 / resfuse"]
+    assert "at least 32 px" in report.failed["p1 / resfuse"]
+    assert [r["method"] for r in report.rows] == ["average", "average", "average"]
+    with report.csv.open(newline="") as handle:
+        failed_rows = [r for r in csv.DictReader(handle) if r["method"] == "resfuse"]
+    assert [r["pair"] for r in failed_rows] == ["p1", "p2"]
+    assert all(r["entropy"] == "nan" for r in failed_rows)
+    assert "## Failed (2)" in report.markdown.read_text()
+    argv = ["compare", str(pairs), "--out", str(tmp_path / "o"), "--methods", "average,resfuse"]
+    assert main([*argv, "--weights", "random", "--quiet", "--metrics", "entropy"]) == 1
+    err = capsys.readouterr().err
+    assert "resfuse compare: failed p1 / resfuse: images of 24 x 40 px are too small" in err
 
 
 # --------------------------------------------------------------------------------------------

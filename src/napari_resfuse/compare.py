@@ -8,37 +8,40 @@ method, computes :mod:`napari_resfuse.metrics`, and writes a report; :func:`iter
 the same step by step (for progress bars); :func:`iter_compare_arrays` compares the methods on
 one pair held in memory (the napari widget's worker).
 
-The pairs folder (``PAIRS_DIR``) holds two sub-folders, ``ir/`` and ``vis/`` (or
-``infrared/`` and ``visible/``, any letter case), with one image per pair in each, matched by
-file name without extension (``ir/IR1.png`` pairs with ``vis/IR1.png``; ``.png``, ``.tif``,
-``.tiff``, ``.jpg``, ``.jpeg``, ``.bmp``). The report folder receives::
+The pairs folder (``PAIRS_DIR``) holds an infrared and a visible sub-folder (``ir/`` and
+``vis/``, ``infrared/`` and ``visible/``, ...), paired by :func:`napari_resfuse.io.find_pairs`,
+the rule of every command: by file name without extension (``ir/IR1.png`` pairs with
+``vis/IR1.png``). The report folder receives::
 
     REPORT_DIR/
       metrics.csv            one row per pair and method, then each method's mean
       metrics.md             the means (best value per metric in bold, ↑/↓ its direction),
                              then every pair
       grid.png               rows = pairs; columns = infrared, visible, then the methods
-      fused/<method>/<pair>.png   the fused images (.tif for float sources), reused next time
+      fused/<method>/<pair>.png   the fused images (named by io.output_name), reused next time
       fused/<method>/settings.json  what made them (weights, seed, package version)
 
 A second run over the same folders reuses every fused image whose method settings are
 unchanged, so an interrupted comparison resumes where it stopped, and adding a method only
-fuses with that method.
+fuses with that method. A pair that cannot be read, a method that rejects a pair and an image
+without a partner are listed in :attr:`CompareReport.failed` (and in ``metrics.md``; as rows of
+NaN in ``metrics.csv``); the rest is compared.
+
+The module's parts: :mod:`napari_resfuse.compare_methods` (the methods) and
+:mod:`napari_resfuse.compare_report` (tables and grid).
 
 Inputs and outputs follow the rest of the package: ``uint8`` is divided by 255, any other type
 scaled by its own minimum and maximum; a colour image (either source) is compared on its BT.601
 luminance; every method gets the same two grey ``[0, 1]`` images. The fused image is clipped to
-``[0, 1]`` and written in the sources' type (``uint8`` PNG for ``uint8`` sources, ``uint16``
-PNG for other integers, float32 TIFF for floats); the metrics read it back from that file, as
+``[0, 1]`` and written in the sources' type (``uint8`` or ``uint16`` PNG, TIFF for TIFF
+sources and other types); the metrics read it back from that file, as
 the published tables are computed from saved images.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,18 +49,30 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import __version__
-from .baselines import BASELINES, DEEP_BASELINES
-from .io import IMAGE_SUFFIXES, from_unit_range, output_dtype, read_image, write_image
-from .metrics import (
-    DIRECTIONS,
-    MEAN_PAIR,
-    best_cells,
-    compute_metrics,
-    format_markdown,
-    resolve_names,
-    write_csv,
+from .compare_methods import (
+    BACKBONE_OF_BASELINE,
+    DEFAULT_METHODS,
+    METHODS,
+    Method,
+    _MethodFolder,
+    _weights_for,
+    resolve_methods,
 )
+from .compare_report import _display, _report_markdown, format_means_markdown, grid_image
+from .io import (
+    atomic_path,
+    check_not_inputs,
+    check_writable_folder,
+    find_pairs,
+    from_unit_range,
+    output_dtype,
+    output_name,
+    read_image,
+    write_image,
+    write_text_atomic,
+)
+from .metrics import resolve_names
+from .metrics.table import MEAN_PAIR, compute_metrics, write_csv
 
 __all__ = [
     "BACKBONE_OF_BASELINE",
@@ -76,160 +91,6 @@ __all__ = [
     "iter_compare_arrays",
     "resolve_methods",
 ]
-
-# --------------------------------------------------------------------------------------------
-# Methods
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Method:
-    """One fusion method of the comparison.
-
-    Attributes
-    ----------
-    name : str
-        Its name in :data:`METHODS`, ``--methods`` and the report.
-    description : str
-        What it is, with its source.
-    backbone : str or None
-        The network whose weights it loads (``weights`` may name a file per backbone), or None.
-    function : callable
-        ``function(infrared, visible, *, weights, seed, device) -> fused``: two grey float
-        ``[0, 1]`` images in, the fused float image (unclipped) out.
-    """
-
-    name: str
-    description: str
-    backbone: str | None
-    function: Callable[..., np.ndarray]
-
-
-def _engine(**overrides: Any) -> Callable[..., np.ndarray]:
-    def run(infrared, visible, *, weights, seed, device):
-        from .method.fuse import fuse
-        from .options import FusionOptions
-
-        options = FusionOptions(
-            weights=weights, seed=seed, device=device, value_range=(0.0, 1.0), **overrides
-        )
-        return fuse(infrared, visible, options).fused_unclipped
-
-    return run
-
-
-def _baseline(name: str) -> Callable[..., np.ndarray]:
-    function = BASELINES[name]
-
-    def run(infrared, visible, *, weights, seed, device):
-        if name in DEEP_BASELINES:
-            return function(infrared, visible, weights=weights, seed=seed, device=device)
-        return function(infrared, visible)
-
-    return run
-
-
-#: The network each deep baseline loads.
-BACKBONE_OF_BASELINE: dict[str, str] = {"vgg19_li2018": "vgg19", "resnet50_zca": "resnet50"}
-
-_BASELINE_DESCRIPTIONS = {
-    "average": "pixel average",
-    "two_scale_max": "31 x 31 box two-scale decomposition, averaged base, choose-max detail",
-    "gff": "guided filtering fusion (Li, Kang & Hu 2013)",
-    "cbf": "cross bilateral filter fusion (Kumar 2015), port of the published code",
-    "wls": "weighted least squares fusion (Ma, Zhou et al. 2017), port of the published code",
-    "vgg19_li2018": "VGG-19 multi-layer fusion (Li, Wu & Kittler 2018), port of their code",
-    "resnet50_zca": "ResNet-50 + ZCA fusion (Li, Wu & Durrani 2019), port of their code",
-}
-
-
-def _build_methods() -> dict[str, Method]:
-    paper = "Zhang et al. 2022"
-    engine = {
-        "resfuse": ({}, f"{paper}: the paper's method (ResNet-152, l1-norm)", "resnet152"),
-        "resfuse-l2": ({"norm": "l2"}, f"{paper} with the l2-norm (eq. 5)", "resnet152"),
-        "resfuse-resnet101": (
-            {"backbone": "resnet101"},
-            f"{paper} on ResNet-101 (same five block outputs)",
-            "resnet101",
-        ),
-        "resfuse-resnet50": (
-            {"backbone": "resnet50"},
-            f"{paper} on ResNet-50 (same five block outputs)",
-            "resnet50",
-        ),
-        "resfuse-vgg19": (
-            {"backbone": "vgg19"},
-            f"{paper} on VGG-19 (relu1_1 ... relu5_1)",
-            "vgg19",
-        ),
-        "resfuse-published-code": (
-            {"variant": "published-code"},
-            f"{paper}, the choices of the authors' published MATLAB code",
-            "resnet152",
-        ),
-    }
-    methods = {
-        name: Method(name, description, backbone, _engine(**overrides))
-        for name, (overrides, description, backbone) in engine.items()
-    }
-    for name in BASELINES:
-        methods[name] = Method(
-            name,
-            _BASELINE_DESCRIPTIONS.get(name, name),
-            BACKBONE_OF_BASELINE.get(name),
-            _baseline(name),
-        )
-    return methods
-
-
-#: Name -> :class:`Method`: the method's variants first, then the baselines.
-METHODS: dict[str, Method] = _build_methods()
-
-#: What a comparison runs unless told otherwise: the paper's method and the classic baselines
-#: (no other network, so no other weights download).
-DEFAULT_METHODS: tuple[str, ...] = ("resfuse", "average", "two_scale_max", "gff", "cbf", "wls")
-
-
-def resolve_methods(methods: str | Iterable[str] | None) -> tuple[str, ...]:
-    """Check method names; ``None`` gives :data:`DEFAULT_METHODS`, ``"all"`` every method.
-
-    A comma-separated string is split. Order is kept, duplicates dropped.
-
-    Raises
-    ------
-    ValueError
-        An unknown name (the message lists the known ones), or no method at all.
-    """
-    if methods is None:
-        return DEFAULT_METHODS
-    if isinstance(methods, str):
-        methods = [part.strip() for part in methods.split(",") if part.strip()]
-    chosen: list[str] = []
-    for name in methods:
-        if name == "all":
-            chosen.extend(METHODS)
-            continue
-        if name not in METHODS:
-            raise ValueError(
-                f"methods: unknown method {name!r}; choose from {', '.join(METHODS)} (or 'all')"
-            )
-        chosen.append(name)
-    chosen = list(dict.fromkeys(chosen))
-    if not chosen:
-        raise ValueError("methods: choose at least one method")
-    return tuple(chosen)
-
-
-def _weights_for(method: Method, weights: str | Mapping[str, str]) -> str | None:
-    """The weights a method loads: one setting for every network, or a per-backbone mapping
-    (backbones not in the mapping use ``"imagenet"``)."""
-    if method.backbone is None:
-        return None
-    if isinstance(weights, Mapping):
-        return str(weights.get(method.backbone, "imagenet"))
-    return str(weights)
-
 
 # --------------------------------------------------------------------------------------------
 # One pair
@@ -407,100 +268,13 @@ def _mean_rows(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> list[dic
     ]
 
 
-# --------------------------------------------------------------------------------------------
-# Folders of pairs
-# --------------------------------------------------------------------------------------------
-
-_IR_FOLDERS = ("ir", "infrared")
-_VIS_FOLDERS = ("vis", "visible")
-
-
-def _natural_key(text: str) -> list:
-    """Sort key that orders 'IR2' before 'IR10'."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
-
-
-def _subfolder(root: Path, names: tuple[str, ...], role: str) -> Path:
-    found = [p for p in sorted(root.iterdir()) if p.is_dir() and p.name.lower() in names]
-    if not found:
-        raise ValueError(
-            f"pairs folder {str(root)!r} has no {role} sub-folder: expected one of "
-            f"{', '.join(n + '/' for n in names)} (any letter case) holding the {role} images"
-        )
-    if len(found) > 1:
-        raise ValueError(
-            f"pairs folder {str(root)!r} has several {role} sub-folders "
-            f"({', '.join(p.name for p in found)}); keep one"
-        )
-    return found[0]
-
-
-def _images(folder: Path) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-            if path.stem in found:
-                raise ValueError(
-                    f"{found[path.stem].name} and {path.name} in {str(folder)!r} have the same "
-                    "name without extension"
-                )
-            found[path.stem] = path
-    return found
-
-
-def _listing(names: Iterable[str], limit: int = 5) -> str:
-    names = sorted(names, key=_natural_key)
-    text = ", ".join(names[:limit])
-    return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def find_pairs(pairs_dir: str | os.PathLike) -> list[tuple[str, Path, Path]]:
-    """The pairs of a pairs folder: ``[(name, infrared_path, visible_path)]``, natural order.
-
-    ``pairs_dir`` holds ``ir/`` and ``vis/`` (or ``infrared/`` and ``visible/``) sub-folders;
-    images are paired by file name without extension.
-
-    Raises
-    ------
-    FileNotFoundError
-        ``pairs_dir`` does not exist.
-    ValueError
-        A sub-folder is missing or doubled, a folder holds no images, names do not match
-        (the message lists those found on one side only), or a pair is named ``"mean"``.
-    """
-    root = Path(pairs_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"pairs folder {str(root)!r} does not exist")
-    ir_dir = _subfolder(root, _IR_FOLDERS, "infrared")
-    vis_dir = _subfolder(root, _VIS_FOLDERS, "visible")
-    ir, vis = _images(ir_dir), _images(vis_dir)
-    for folder, found in ((ir_dir, ir), (vis_dir, vis)):
-        if not found:
-            raise ValueError(
-                f"no images ({', '.join(IMAGE_SUFFIXES)}) in {str(folder)!r}; it should hold "
-                "one image per pair"
-            )
-    if set(ir) != set(vis):
-        parts = []
-        if set(ir) - set(vis):
-            parts.append(f"only in {ir_dir.name}/: {_listing(set(ir) - set(vis))}")
-        if set(vis) - set(ir):
-            parts.append(f"only in {vis_dir.name}/: {_listing(set(vis) - set(ir))}")
-        raise ValueError(
-            f"the infrared and visible folders of {str(root)!r} hold different names "
-            f"({'; '.join(parts)}); pairs are matched by file name without extension"
-        )
-    if MEAN_PAIR in ir:
-        raise ValueError(f"a pair may not be named {MEAN_PAIR!r} (reserved for the mean rows)")
-    return [(name, ir[name], vis[name]) for name in sorted(ir, key=_natural_key)]
-
-
 @dataclass(frozen=True)
 class CompareProgress:
     """A step of :func:`iter_compare`: ``step`` of ``total`` done.
 
     ``action`` is ``"start"`` (step 0, before any work: the inputs were checked),
-    ``"fused"`` (the method ran), ``"reused"`` (an earlier run's image was read) or
+    ``"fused"`` (the method ran), ``"reused"`` (an earlier run's image was read),
+    ``"failed"`` (the pair, or the method on it, failed: see :attr:`CompareReport.failed`) or
     ``"report"`` (the report files were written, the last step).
     """
 
@@ -527,6 +301,10 @@ class CompareReport:
         ``(pair, method) -> path`` of each fused image.
     fused_count, reused_count : int
         Images fused in this run, and images reused from an earlier one.
+    failed : dict
+        What could not be done, ``name -> reason``: a pair whose images cannot be read
+        (``"p1"``), a method that rejected a pair (``"p1 / resfuse"``), an image without a
+        partner (``"ir/c.png"``). The other pairs and methods are in the report.
     """
 
     rows: list[dict[str, Any]]
@@ -538,40 +316,12 @@ class CompareReport:
     fused: dict[tuple[str, str], Path] = field(default_factory=dict)
     fused_count: int = 0
     reused_count: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
 
-
-def _settings(method: Method, weights, seed: int) -> dict[str, Any]:
-    """What identifies a method's outputs: if any of it changes, they are fused again."""
-    chosen = _weights_for(method, weights)
-    stamp: dict[str, Any] = {"method": method.name, "package_version": __version__}
-    if chosen is not None:
-        stamp["weights"] = chosen
-        path = Path(chosen).expanduser()
-        if path.is_file():
-            stat = path.stat()
-            stamp["weights"] = str(path.resolve())
-            stamp["weights_file"] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        if chosen == "random":
-            stamp["seed"] = seed
-    return stamp
-
-
-def _read_settings(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _fused_suffix(dtype: np.dtype) -> str:
-    return ".png" if dtype in (np.uint8, np.uint16) else ".tif"
-
-
-def _write_atomic(path: Path, image: np.ndarray) -> None:
-    """Write to a temporary file, then rename: an interrupted run leaves no partial image."""
-    partial = path.with_name(f".partial-{path.name}")
-    write_image(partial, image)
-    os.replace(partial, path)
+    @property
+    def ok(self) -> bool:
+        """True when every pair was compared with every method."""
+        return not self.failed
 
 
 def _reusable(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
@@ -612,31 +362,17 @@ def iter_compare(
     ):
         raise ValueError(f"grid_columns must be a positive integer or None; got {grid_columns!r}")
     pairs = find_pairs(pairs_dir)
+    if MEAN_PAIR in pairs.names:
+        raise ValueError(f"a pair may not be named {MEAN_PAIR!r} (reserved for the mean rows)")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_not_inputs(out, (pairs_dir, pairs.infrared_dir, pairs.visible_dir))
+    check_writable_folder(out)
+    folders = {name: _MethodFolder(out, METHODS[name], weights, seed) for name in names}
     total = len(pairs) * len(names) + 1
     step = 0
-
-    # Each method's folder, with outputs reusable only if they were made the same way.
-    folders: dict[str, tuple[Path, bool]] = {}
-    for name in names:
-        folder = out / "fused" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = _settings(METHODS[name], weights, seed)
-        stamp_path = folder / "settings.json"
-        same = _read_settings(stamp_path) == stamp
-        if not same:
-            # Outputs of other settings must not be taken for this run's, even if this run
-            # stops before it has replaced them all: remove them first.
-            for old in folder.iterdir():
-                if old.is_file() and old.suffix.lower() in IMAGE_SUFFIXES:
-                    old.unlink()
-            stamp_path.write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
-        folders[name] = (folder, same)
-
     report = CompareReport(
         rows=[],
-        pairs=tuple(pair for pair, _, _ in pairs),
+        pairs=tuple(pairs.names),
         methods=names,
         csv=out / "metrics.csv",
         markdown=out / "metrics.md",
@@ -648,46 +384,68 @@ def iter_compare(
     for pair, ir_path, vis_path in pairs:
         try:
             sources = _prepare(read_image(ir_path), read_image(vis_path))
-        except ValueError as exc:
-            raise ValueError(f"pair {pair!r}: {exc}") from exc
-        suffix = _fused_suffix(sources.dtype)
+        except (ValueError, FileNotFoundError) as exc:  # this pair only: go on
+            report.failed[pair] = str(exc)
+            step += len(names)
+            yield CompareProgress(step, total, pair, None, "failed")
+            continue
         cells = [sources.infrared, sources.visible]
         for name in names:
-            folder, same = folders[name]
-            path = folder / f"{pair}{suffix}"
-            fused = _reusable(path, sources.infrared.shape, sources.dtype) if same else None
-            if fused is None:
-                try:
+            folder = folders[name]
+            path = folder.path / output_name(pair, ir_path, sources.dtype)
+            fused = _reusable(path, sources.infrared.shape, sources.dtype) if folder.same else None
+            action = "reused"
+            try:
+                if fused is None:
                     unit = _run(METHODS[name], sources, weights, seed, device)
-                except ValueError as exc:
-                    raise ValueError(f"pair {pair!r}, method {name!r}: {exc}") from exc
-                fused = from_unit_range(unit, sources.dtype)
-                _write_atomic(path, fused)
-                report.fused_count += 1
-                action = "fused"
+                    fused = from_unit_range(unit, sources.dtype)
+                    write_image(path, fused)
+                    folder.wrote(path)
+                    action = "fused"
+                values = _metrics(sources, fused, metric_names, pair, name)
+            except ValueError as exc:  # this method on this pair only: go on
+                report.failed[f"{pair} / {name}"] = str(exc)
+                cells.append(np.ones(sources.infrared.shape))  # a blank cell
+                action = "failed"
             else:
-                report.reused_count += 1
-                action = "reused"
-            report.fused[(pair, name)] = path
-            values = _metrics(sources, fused, metric_names, pair, name)
-            rows.append({"pair": pair, "method": name, **values})
-            cells.append(_display(fused))
+                report.fused_count += action == "fused"
+                report.reused_count += action == "reused"
+                report.fused[(pair, name)] = path
+                rows.append({"pair": pair, "method": name, **values})
+                cells.append(_display(fused))
             step += 1
             yield CompareProgress(step, total, pair, name, action)
         grid_rows.append((pair, cells))
 
+    report.failed.update(pairs.unmatched_items())
     report.rows = rows + _mean_rows(rows, metric_names)
-    write_csv(report.rows, report.csv, names=metric_names)
-    report.markdown.write_text(
-        _report_markdown(report, metric_names, weights, seed, digits), encoding="utf-8"
+    write_csv(report.rows + _failed_rows(report.failed, names, metric_names), report.csv,
+              names=metric_names)  # fmt: skip
+    write_text_atomic(
+        report.markdown, _report_markdown(report, metric_names, weights, seed, digits)
     )
-    grid = grid_image(
-        grid_rows, ["infrared", "visible", *names], cell_width=int(cell_width), wrap=grid_columns
-    )
-    grid.save(report.grid, optimize=True)
+    if grid_rows:
+        grid = grid_image(
+            grid_rows, ["infrared", "visible", *names], cell_width=int(cell_width),
+            wrap=grid_columns,
+        )  # fmt: skip
+        with atomic_path(report.grid) as tmp:
+            grid.save(tmp, format="PNG", optimize=True)
     step += 1
     yield CompareProgress(step, total, None, None, "report")
     return report
+
+
+def _failed_rows(failed: Mapping[str, str], methods, metric_names) -> list[dict[str, Any]]:
+    """The failed (pair, method) cells as rows of NaN, so the CSV shows what is missing."""
+    rows = []
+    for item in failed:
+        pair, _, method = item.partition(" / ")
+        if "/" in pair and not method:
+            continue  # an unmatched image: no pair to name
+        for name in [method] if method else methods:
+            rows.append({"pair": pair, "method": name, **dict.fromkeys(metric_names, math.nan)})
+    return rows
 
 
 def compare(
@@ -783,204 +541,3 @@ def compare(
             return stop.value
         if progress is not None:
             progress(event)
-
-
-# --------------------------------------------------------------------------------------------
-# Report: Markdown and the picture grid
-# --------------------------------------------------------------------------------------------
-
-_ARROWS = {"higher": "↑", "lower": "↓"}
-
-
-def _format(value: float, digits: int) -> str:
-    return str(value) if not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def format_means_markdown(rows: Sequence[dict[str, Any]], *, names=None, digits: int = 4) -> str:
-    """The mean rows as a Markdown table: one line per method, best value per metric in bold.
-
-    The header gives each metric's direction (``↑`` higher is better, ``↓`` lower is better).
-    ``rows`` are rows as :func:`compare` or :func:`napari_resfuse.metrics.metrics_table` return
-    them; only those with ``pair == "mean"`` are shown.
-    """
-    means = [row for row in rows if row["pair"] == MEAN_PAIR]
-    if not means:
-        raise ValueError("rows: no mean rows (pair == 'mean') to show")
-    columns = list(names) if names is not None else [k for k in means[0] if k in DIRECTIONS]
-    best = best_cells(means, names=columns)
-    header = ["method", *(f"{n} {_ARROWS[DIRECTIONS[n]]}" for n in columns)]
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join(["---"] + ["---:"] * len(columns)) + "|",
-    ]
-    for index, row in enumerate(means):
-        cells = [str(row["method"])]
-        for name in columns:
-            text = _format(float(row[name]), digits)
-            cells.append(f"**{text}**" if (index, name) in best else text)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _weights_text(weights) -> str:
-    if isinstance(weights, Mapping):
-        return ", ".join(f"{k}={v}" for k, v in weights.items()) + " (others: imagenet)"
-    return str(weights)
-
-
-def _report_markdown(report: CompareReport, names, weights, seed: int, digits: int) -> str:
-    networks = [m for m in report.methods if METHODS[m].backbone is not None]
-    random_weights = any(_weights_for(METHODS[m], weights) == "random" for m in networks)
-    lines = [
-        "# Fusion comparison",
-        "",
-        f"{len(report.pairs)} pair(s), {len(report.methods)} method(s); metrics of "
-        "napari-resfuse " + __version__ + ". Best value per metric in bold; ↑ higher is "
-        "better, ↓ lower is better.",
-    ]
-    if networks:
-        lines += ["", f"Network weights: {_weights_text(weights)}."]
-    if random_weights:
-        lines += [
-            "",
-            f"**Seeded random weights (seed {seed}) stand in for the pretrained networks: "
-            "the network methods' numbers are for testing the pipeline only and say nothing "
-            "about the methods.**",
-        ]
-    lines += [
-        "",
-        f"## Mean over {len(report.pairs)} pair(s)",
-        "",
-        format_means_markdown(report.rows, names=names, digits=digits).rstrip("\n"),
-        "",
-        "## Every pair",
-        "",
-        format_markdown(
-            [r for r in report.rows if r["pair"] != MEAN_PAIR], names=names, digits=digits
-        ).rstrip("\n"),
-        "",
-        "## Methods",
-        "",
-        *(f"- `{m}`: {METHODS[m].description}" for m in report.methods),
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _display(image: np.ndarray) -> np.ndarray:
-    """An image as float ``[0, 1]`` for the grid (integers by their type's range)."""
-    if image.dtype.kind in "ui":
-        return image.astype(np.float64) / np.iinfo(image.dtype).max
-    return np.clip(image.astype(np.float64), 0.0, 1.0)
-
-
-def _font(size: int):
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: the fixed bitmap font
-        return ImageFont.load_default()
-
-
-def grid_image(
-    rows: Sequence[tuple[str, Sequence[np.ndarray]]],
-    columns: Sequence[str],
-    *,
-    cell_width: int = 160,
-    wrap: int | None = None,
-    font_size: int = 13,
-):
-    """A labelled picture grid: one row per pair, one column per image.
-
-    Parameters
-    ----------
-    rows : sequence of (str, sequence of ndarray)
-        Each row's title and its images: 2-D float ``[0, 1]`` arrays, one per column.
-    columns : sequence of str
-        The column titles.
-    cell_width : int
-        Width of each image; wider images are shrunk to it (never enlarged).
-    wrap : int, optional
-        At most this many images per line: a longer row continues on the next lines, each line
-        under the titles of its images (for a narrow picture of many methods). Default: no
-        wrapping, one line per row under one header.
-    font_size : int
-        Text size of the titles.
-
-    Returns
-    -------
-    PIL.Image.Image
-        A greyscale (``"L"``) image: column titles on top (above every line when wrapped), each
-        row under its title.
-    """
-    from PIL import Image, ImageDraw
-
-    if not rows:
-        raise ValueError("rows: nothing to draw")
-    per_line = len(columns) if wrap is None else int(wrap)
-    if per_line < 1:
-        raise ValueError(f"wrap must be a positive integer or None; got {wrap!r}")
-    font = _font(font_size)
-    pad = 4
-    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
-
-    def text_size(text: str) -> tuple[int, int]:
-        left, top, right, bottom = probe.textbbox((0, 0), text, font=font)
-        return right - left, bottom - top
-
-    line = max(text_size(t)[1] for t in [*columns, *(r[0] for r in rows)]) + 2 * pad
-    scaled_rows = []
-    for title, images in rows:
-        if len(images) != len(columns):
-            raise ValueError(f"row {title!r} has {len(images)} images for {len(columns)} columns")
-        height, width = images[0].shape
-        scale = min(1.0, cell_width / width)
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        cells = []
-        for image in images:
-            pil = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), "L")
-            cells.append(pil.resize(size, Image.BILINEAR, reducing_gap=2.0) if scale < 1 else pil)
-        scaled_rows.append((title, cells, size))
-    col_width = max(size[0] for _, _, size in scaled_rows)
-    col_width = max(col_width, *(min(text_size(c)[0], cell_width) for c in columns))
-    starts = range(0, len(columns), per_line)
-    wrapped = len(starts) > 1
-    canvas_w = min(per_line, len(columns)) * (col_width + pad) + pad
-    lines_per_row = len(starts) * (2 if wrapped else 1)  # (captions +) images per chunk
-    canvas_h = (0 if wrapped else line) + sum(
-        line + len(starts) * (size[1] + pad) + (lines_per_row - len(starts)) * line
-        for _, _, size in scaled_rows
-    )
-    canvas = Image.new("L", (canvas_w, canvas_h), 255)
-    draw = ImageDraw.Draw(canvas)
-
-    def captions(y: int, first: int) -> None:
-        for k, title in enumerate(columns[first : first + per_line]):
-            label = _clip_text(title, col_width, text_size)
-            draw.text((pad + k * (col_width + pad), y + pad), label, fill=0, font=font)
-
-    y = 0
-    if not wrapped:
-        captions(0, 0)
-        y = line
-    for title, cells, size in scaled_rows:
-        draw.text((pad, y + pad), title, fill=0, font=font)
-        y += line
-        for first in starts:
-            if wrapped:
-                captions(y, first)
-                y += line
-            for k, cell in enumerate(cells[first : first + per_line]):
-                canvas.paste(cell, (pad + k * (col_width + pad), y))
-            y += size[1] + pad
-    return canvas
-
-
-def _clip_text(text: str, width: int, measure) -> str:
-    """Shorten ``text`` with an ellipsis until it fits ``width`` pixels."""
-    if measure(text)[0] <= width:
-        return text
-    while len(text) > 1 and measure(text + "…")[0] > width:
-        text = text[:-1]
-    return text + "…"

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import WeightsNotAvailableError, fuse, imagenet_weights_file, load_sample
-from .cli.fuse import write_result
-from .io import write_image
+from .io import write_image, write_result
 
 
 def run_demo(out_dir: Path, weights: str = "imagenet", gui: bool = True) -> dict:

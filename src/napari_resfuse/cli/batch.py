@@ -15,8 +15,10 @@ examples:
   resfuse batch ir.mp4 vis.mp4 --out fused.zarr      # every frame of two videos, into zarr
   resfuse batch ir/ vis/ --out fused/ --scheduler tcp://scheduler-host:8786
 
-A second run skips what is already written with the same parameters (--overwrite redoes it).
-With --scheduler ADDRESS, every worker must see INPUT and OUT at the same paths (shared disk).
+A second run skips what is already written with the same parameters (--overwrite redoes it,
+deleting only what resfuse batch wrote). OUT may not be an input. With --scheduler ADDRESS,
+every worker must see INPUT and OUT at the same paths (shared disk).
+exit codes: 0 all done; 1 some pairs or frame blocks failed (listed); 2 usage or input error.
 """
 
 
@@ -64,7 +66,11 @@ def register(subparsers) -> None:
     g.add_argument(
         "--frames-per-task", type=int, help="stacks: frames per task and zarr chunk (--batch-size)"
     )
-    g.add_argument("--overwrite", action="store_true", help="redo outputs already written")
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo outputs already written (deletes only what resfuse batch wrote)",
+    )
     p.add_argument(
         "--save-intermediates",
         type=Path,

@@ -1,7 +1,8 @@
 """``resfuse compare``: fuse a folder of pairs with several methods and write a report.
 
-``PAIRS_DIR`` holds ``ir/`` and ``vis/`` (or ``infrared/`` and ``visible/``) sub-folders with one
-image per pair in each, paired by file name without extension. ``REPORT_DIR`` receives
+``PAIRS_DIR`` holds an infrared and a visible sub-folder (``ir/`` and ``vis/``, ``infrared/`` and
+``visible/``, ...), paired by :func:`napari_resfuse.io.find_pairs` like every command.
+``REPORT_DIR`` receives
 ``metrics.csv``, ``metrics.md``, ``grid.png`` and the fused images (``fused/<method>/``), which a
 later run with the same settings reuses. See :mod:`napari_resfuse.compare`.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from ..compare import DEFAULT_METHODS, METHODS, CompareProgress, iter_compare, resolve_methods
 from ..metrics.table import MEAN_PAIR, METRIC_NAMES, format_text
 from ..options import BACKBONES
+from . import report_failures
 
 __all__ = ["parse_weights", "register", "run"]
 
@@ -30,9 +32,12 @@ def register(subparsers) -> argparse.ArgumentParser:
             "and grid.png (rows = pairs; columns = infrared, visible, methods). Fused images\n"
             "are kept in REPORT_DIR/fused/<method>/ and reused by a later run with the same\n"
             "settings, so an interrupted comparison resumes.\n\n"
-            "PAIRS_DIR layout: two sub-folders, ir/ and vis/ (or infrared/ and visible/),\n"
-            "one image per pair in each, paired by file name without extension:\n"
-            "  PAIRS_DIR/ir/IR1.png  <->  PAIRS_DIR/vis/IR1.png"
+            "PAIRS_DIR layout: an infrared and a visible sub-folder (ir/ and vis/,\n"
+            "infrared/ and visible/, lwir/ and rgb/, thermal/ and optical/, any case),\n"
+            "paired by file name without extension, as every resfuse command pairs:\n"
+            "  PAIRS_DIR/ir/IR1.png  <->  PAIRS_DIR/vis/IR1.png\n"
+            "A pair or method that fails is listed at the end (exit code 1); the rest is\n"
+            "compared."
         ),
         epilog=(
             "methods (--methods, comma-separated; 'all' for every one):\n"
@@ -166,13 +171,14 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         runner.close()
 
-    print(f"Mean over {len(report.pairs)} pair(s)")
-    print(format_text(report.rows, pair=MEAN_PAIR, names=args.metrics, digits=args.digits))
-    if len(report.methods) > 1:
-        print("(* best value of each metric)")
+    if report.rows:
+        print(f"Mean over {len(report.pairs)} pair(s)")
+        print(format_text(report.rows, pair=MEAN_PAIR, names=args.metrics, digits=args.digits))
+        if len(report.methods) > 1:
+            print("(* best value of each metric)")
     print(
         f"fused {report.fused_count} image(s), reused {report.reused_count}; wrote "
-        f"{report.csv}, {report.markdown}, {report.grid}",
+        f"{report.csv}, {report.markdown}" + (f", {report.grid}" if report.grid.is_file() else ""),
         file=sys.stderr,
     )
-    return 0
+    return report_failures("compare", report.failed)

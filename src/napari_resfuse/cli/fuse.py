@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..io import (
-    from_unit_range,
-    match_pairs,
+    IMAGE_SUFFIXES,
+    check_not_inputs,
+    check_output_format,
+    check_writable_folder,
+    find_pairs,
     output_dtype,
-    pair_output_name,
+    output_name,
     read_image,
-    write_image,
+    write_result,
 )
 from ..method.fuse import iter_fuse
 from ..options import BACKBONES, VARIANTS, FusionOptions
+from . import report_failures
 
 _DEFAULTS = FusionOptions.__dataclass_fields__  # one source of truth for the defaults
 
@@ -114,7 +117,11 @@ def register(subparsers) -> None:
     p.add_argument("infrared", type=Path, help="infrared image, stack or folder")
     p.add_argument("visible", type=Path, help="visible image, stack or folder")
     p.add_argument(
-        "-o", "--output", type=Path, required=True, help="output file (a folder for folders)"
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="output file (a folder for folders); never one of the inputs",
     )
     p.add_argument(
         "--save-intermediates",
@@ -161,73 +168,70 @@ def _fuse_with_bar(ir, vis, options, quiet: bool, label: str):
             bar.close()
 
 
-def write_result(result, out_path: Path, dtype, intermediates: Path | None, fmt: str) -> list[Path]:
-    """Write the fused image (and the intermediates) of a result; returns the paths written."""
-    written = [write_image(out_path, from_unit_range(result.fused, dtype))]
-    if intermediates is None:
-        return written
-    stem = out_path.stem
-    maps = {}
-    for k, source in enumerate(("ir", "vis")):
-        maps[f"base_{source}"] = result.base[k]
-        maps[f"detail_{source}"] = result.detail[k]
-        maps[f"weights_{source}"] = result.weights[k]
-        for i, level in enumerate(result.levels):
-            maps[f"weights_{source}_{level}"] = result.level_weights[k, i]
-    maps["fused_base"] = result.fused_base
-    maps["fused_detail"] = result.fused_detail
-    for name, image in maps.items():
-        if fmt == "png":
-            shown = image + 0.5 if "detail" in name else image
-            data = from_unit_range(shown, np.uint8)
-        else:
-            data = image.astype(np.float32)
-        written.append(write_image(intermediates / f"{stem}_{name}.{fmt}", data))
-    for k, source in enumerate(("ir", "vis")):
-        written.append(
-            write_image(
-                intermediates / f"{stem}_winning_level_{source}.{fmt}", result.winning_level[k]
-            )
-        )
-    (intermediates / f"{stem}_params.json").write_text(
-        json.dumps({"params": result.params, "timings": result.timings}, indent=2, default=str)
+def _note_random(result) -> None:
+    if result is not None and not result.params["pretrained"]:
+        print(f"note: {result.params['warning']}", file=sys.stderr)
+
+
+def _run_files(args: argparse.Namespace, options: FusionOptions) -> int:
+    check_not_inputs(args.output, (args.infrared, args.visible))
+    check_output_format(args.output)
+    ir, vis = read_image(args.infrared), read_image(args.visible)
+    dtype = output_dtype(ir.dtype, vis.dtype)
+    check_output_format(args.output, dtype)  # before the fusion, not after it
+    for folder in (args.output.parent, args.save_intermediates):
+        if folder is not None:
+            check_writable_folder(folder)
+    result = _fuse_with_bar(ir, vis, options, args.quiet, args.infrared.name)
+    written = write_result(
+        result, args.output, dtype, args.save_intermediates, args.intermediate_format
     )
-    return written
+    print(f"wrote {written[0]}" + (f" and {len(written) - 1} maps" if len(written) > 1 else ""))
+    _note_random(result)
+    return 0
+
+
+def _run_folders(args: argparse.Namespace, options: FusionOptions) -> int:
+    out_dir = args.output
+    if out_dir.suffix.lower() in IMAGE_SUFFIXES:
+        raise ValueError(f"output {str(out_dir)!r} must be a folder when fusing folders")
+    pairs = find_pairs(args.infrared, args.visible)
+    check_not_inputs(out_dir, (pairs.infrared_dir, pairs.visible_dir))
+    for folder in (out_dir, args.save_intermediates):
+        if folder is not None:
+            check_writable_folder(folder)
+    failed: dict[str, str] = {}
+    result = None
+    bar = _progress_bar(len(pairs), "fusing", args.quiet)
+    for name, ir_path, vis_path in pairs:
+        try:
+            ir, vis = read_image(ir_path), read_image(vis_path)
+            dtype = output_dtype(ir.dtype, vis.dtype)
+            out_path = out_dir / output_name(name, ir_path, dtype)
+            check_not_inputs(out_path, (ir_path, vis_path))
+            result = _fuse_with_bar(ir, vis, options, True, name)
+        except (ValueError, FileNotFoundError) as exc:  # this pair only: go on
+            failed[name] = str(exc)
+        else:
+            write_result(result, out_path, dtype, args.save_intermediates, args.intermediate_format)
+        bar.update(1)
+    bar.close()
+    done = len(pairs) - len(failed)
+    failed.update(pairs.unmatched_items())
+    print(f"fused {done} of {len(pairs)} pairs into {out_dir}")
+    _note_random(result)
+    return report_failures("fuse", failed)
 
 
 def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
-    if args.infrared.is_dir() or args.visible.is_dir():
-        pairs = match_pairs(args.infrared, args.visible)
-        out_dir = args.output
-        if out_dir.suffix.lower() in (".png", ".tif", ".tiff", ".jpg"):
-            raise ValueError(f"output {str(out_dir)!r} must be a folder when fusing folders")
-        bar = _progress_bar(len(pairs), "fusing", args.quiet)
-        for stem, ir_path, vis_path in pairs:
-            ir, vis = read_image(ir_path), read_image(vis_path)
-            result = _fuse_with_bar(ir, vis, options, True, stem)
-            dtype = output_dtype(ir.dtype, vis.dtype)
-            write_result(
-                result,
-                out_dir / pair_output_name(stem, ir_path, dtype),
-                dtype,
-                args.save_intermediates,
-                args.intermediate_format,
-            )
-            bar.update(1)
-        bar.close()
-        print(f"fused {len(pairs)} pairs into {out_dir}")
-    else:
-        ir, vis = read_image(args.infrared), read_image(args.visible)
-        result = _fuse_with_bar(ir, vis, options, args.quiet, args.infrared.name)
-        written = write_result(
-            result,
-            args.output,
-            output_dtype(ir.dtype, vis.dtype),
-            args.save_intermediates,
-            args.intermediate_format,
+    folders = [args.infrared.is_dir(), args.visible.is_dir()]
+    if all(folders):
+        return _run_folders(args, options)
+    if any(folders):
+        role, path = ("infrared", args.infrared) if folders[0] else ("visible", args.visible)
+        raise ValueError(
+            f"the {role} input {str(path)!r} is a folder but the other is not: give two image "
+            "files (or stacks) or two folders of pairs"
         )
-        print(f"wrote {written[0]}" + (f" and {len(written) - 1} maps" if len(written) > 1 else ""))
-    if not result.params["pretrained"]:
-        print(f"note: {result.params['warning']}", file=sys.stderr)
-    return 0
+    return _run_files(args, options)

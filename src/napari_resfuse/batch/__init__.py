@@ -1,91 +1,93 @@
 """Batch fusion on Dask: folders of pairs or the frames of long stacks, on a local or remote
 cluster.
 
-:func:`run_batch` submits one task per pair (two folders matched by file name) or per block of
-frames (two stacks: multi-page TIFF, zarr or video) to a ``distributed`` scheduler: a
-``LocalCluster`` it starts (worker processes or threads), or an existing cluster given by its
-address. Workers read their own inputs and write their outputs straight into the output folder
-(one image per pair, as ``resfuse fuse`` writes it) or zarr store (one chunk per task); the
-client only receives a few bytes per task.
+:func:`run_batch` submits one task per pair (two folders paired by
+:func:`napari_resfuse.io.find_pairs`) or per block of frames (two stacks: multi-page TIFF, zarr
+or video) to a ``distributed`` scheduler: a ``LocalCluster`` it starts (worker processes or
+threads), or an existing cluster given by its address. Workers read their own inputs and write
+their outputs straight into the output folder (one image per pair, as ``resfuse fuse`` writes
+it) or zarr store (one chunk per task); the client only receives a few bytes per task.
 
 Safety and resumption
 ---------------------
+- Inputs are never written: an output that is an input (or, for a store, holds one) is
+  refused before anything starts, and so are weights that cannot be loaded.
 - Each worker builds the network once, when it starts (:class:`ModelPlugin`; the engine keeps it
   in its per-process cache) and uses its GPU when it has one (``device="auto"``).
-- Outputs are written atomically: into a temporary folder next to the output, then moved in
+- Outputs are written atomically: into a staging folder (``OUT/.resfuse/tmp``), then moved in
   place with :func:`os.replace`, so a crash, a killed worker or a cancel never leaves a
   half-written file under its final name. Zarr chunks are written atomically by zarr.
 - A pair's output is recorded with a small JSON sidecar (``OUT/.resfuse/<name>.json``: the
   parameters, the inputs' sizes and modification times, the files written). A later run skips
   pairs whose sidecar matches and whose files are all there; a stack's chunks are skipped when
   the store's parameters match and the chunk exists.
+- ``overwrite`` deletes only what a batch wrote: the sidecars (pairs; the images are then
+  written again over the old ones) or the ``fused`` array of a store marked as written by
+  ``resfuse batch`` (stacks). Any other existing store is refused, never deleted.
 - A task that raises an unexpected error (not a bad input) is retried ``retries`` times; a task
   whose worker dies is re-run on another worker by the scheduler. Bad inputs (``ValueError``,
-  ``FileNotFoundError``) fail at once and are listed with their message in the summary.
+  ``FileNotFoundError``) and images without a partner fail at once and are listed with their
+  message in the summary.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import shutil
-import sys
 import time
 import uuid
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from distributed import WorkerPlugin
 
-from . import __version__
-from .options import FusionOptions
+from .. import __version__
+from ..io import IMAGE_SUFFIXES, check_not_inputs, check_writable_folder, find_pairs
+from ..options import FusionOptions
+from ._cluster import _bar, _dashboard, _default_workers, _worker_environ, start_client
+from ._worker import (
+    STATE_DIR,
+    ModelPlugin,
+    _worker_device,
+    frames_task,
+    pair_task,
+    worker_state,
+)
 
 __all__ = [
     "STATE_DIR",
     "BatchSummary",
     "ModelPlugin",
     "find_inputs",
-    "output_name",
     "run_batch",
     "start_client",
     "worker_state",
 ]
 
-#: Hidden folder in the output folder (or zarr store) holding sidecars and temporary files.
-STATE_DIR = ".resfuse"
+# Re-exported for tests and diagnostics.
+_ = (_worker_device, _worker_environ)
 
 #: Options that do not change the output (how, not what): left out of the resumption key.
 _NOT_IN_KEY = ("device", "batch_size")
 
-# Names of the infrared and visible sub-folders looked for in a single INPUT folder.
-_IR_NAMES = ("infrared", "ir", "lwir", "thermal", "tir")
-_VIS_NAMES = ("visible", "vis", "rgb", "optical", "vi")
-
-# Per-process state of a worker (reported by worker_state()).
-_WORKER: dict[str, Any] = {"tasks": 0, "load_error": None, "device": None}
-
-
-# --------------------------------------------------------------------------------------------
-# Inputs
+#: The attribute of a zarr store written by resfuse batch (its marker and resumption key).
+_STORE_MARK = "napari_resfuse"
 
 
 def find_inputs(infrared: str | os.PathLike, visible: str | os.PathLike | None = None):
-    """What a batch fuses: ``("pairs", [(name, ir_path, vis_path), ...])`` or
-    ``("stacks", (ir_path, vis_path))``.
+    """What a batch fuses: ``("pairs", Pairs)`` or ``("stacks", (ir_path, vis_path))``.
 
     Parameters
     ----------
     infrared, visible : path-like
-        Two folders of images paired by file name, or two stacks (multi-page TIFF, zarr store,
-        video). With ``visible`` omitted, ``infrared`` is a folder holding the two folders, named
-        ``infrared``/``visible`` (or ``ir``/``vis``, ``lwir``/``rgb``, ``thermal``/``optical``,
-        any case).
+        Two folders of images paired by :func:`napari_resfuse.io.find_pairs`, or two stacks
+        (multi-page TIFF, zarr store, video). With ``visible`` omitted, ``infrared`` is a
+        folder holding the two folders (``infrared``/``visible``, ``ir``/``vis``,
+        ``lwir``/``rgb``, ``thermal``/``optical``, ..., any case).
 
     Raises
     ------
@@ -94,14 +96,10 @@ def find_inputs(infrared: str | os.PathLike, visible: str | os.PathLike | None =
     ValueError
         The inputs are neither two folders nor two stacks.
     """
-    from .io import match_pairs
-    from .stacks import is_stack
+    from ..stacks import is_stack
 
     if visible is None:
-        folder = Path(infrared)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"input folder {str(folder)!r} does not exist")
-        infrared, visible = _sub_folders(folder)
+        return "pairs", find_pairs(infrared)
     ir, vis = Path(infrared), Path(visible)
     for role, path in (("infrared", ir), ("visible", vis)):
         if not path.exists():
@@ -110,33 +108,11 @@ def find_inputs(infrared: str | os.PathLike, visible: str | os.PathLike | None =
     if all(stacks):
         return "stacks", (ir, vis)
     if ir.is_dir() and vis.is_dir() and not any(stacks):
-        return "pairs", match_pairs(ir, vis)
+        return "pairs", find_pairs(ir, vis)
     raise ValueError(
         f"batch inputs must be two folders of images paired by name, or two stacks (multi-page "
         f"TIFF, zarr store, video); got {str(ir)!r} and {str(vis)!r}"
     )
-
-
-def _sub_folders(folder: Path) -> tuple[Path, Path]:
-    subs = {p.name.lower(): p for p in folder.iterdir() if p.is_dir()}
-    found = []
-    for names, role in ((_IR_NAMES, "infrared"), (_VIS_NAMES, "visible")):
-        match = next((subs[n] for n in names if n in subs), None)
-        if match is None:
-            raise ValueError(
-                f"{str(folder)!r} has no {role} sub-folder (one of {', '.join(names)}); give the "
-                "infrared and visible folders (or stacks) as two arguments instead"
-            )
-        found.append(match)
-    return found[0], found[1]
-
-
-def output_name(name: str, infrared_path: Path, dtype: np.dtype) -> str:
-    """The file name ``resfuse fuse`` gives a pair's output in folder mode
-    (:func:`napari_resfuse.io.pair_output_name`)."""
-    from .io import pair_output_name
-
-    return pair_output_name(name, infrared_path, dtype)
 
 
 def _stat(path: Path) -> list:
@@ -152,187 +128,23 @@ def _options_key(options: FusionOptions) -> dict:
     return key
 
 
-# --------------------------------------------------------------------------------------------
-# Worker side
+def _check_weights(options: FusionOptions) -> None:
+    """Load the network once in this process (the engine's public loader), so that weights
+    which cannot be used fail before a cluster starts rather than in every task."""
+    if options.weights == "random":
+        return  # always available
+    from ..method.backbones import get_feature_network
 
-
-class ModelPlugin(WorkerPlugin):
-    """Builds the network once in each worker process, when the worker starts.
-
-    A ``distributed`` worker plugin (registered by :func:`run_batch`): it sets the number of
-    torch threads (for worker processes sharing a machine), gives each worker of a machine with
-    several GPUs its own GPU (``device="auto"``: GPU ``worker number mod GPU count``), and loads
-    the network into the engine's per-process cache, so every task of the worker reuses it; a
-    worker restarted after a crash loads it again. A loading error (weights not available) is
-    kept for :func:`worker_state`; the tasks then fail with the same error, listed in the
-    summary.
-    """
-
-    name = "napari-resfuse-model"
-    idempotent = False
-
-    def __init__(self, options: FusionOptions, torch_threads: int | None = None):
-        super().__init__()
-        self.options = options
-        self.torch_threads = torch_threads
-
-    async def setup(self, worker=None) -> None:
-        name = getattr(worker, "name", None)
-        await asyncio.get_running_loop().run_in_executor(None, self.load, name)
-
-    def teardown(self, worker=None) -> None:
-        pass
-
-    def load(self, worker_name=None) -> None:
-        import torch
-
-        from .method.backbones import get_feature_network
-
-        if self.torch_threads:
-            torch.set_num_threads(self.torch_threads)
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        _WORKER["device"] = _worker_device(self.options.device, worker_name, gpus)
-        opts = _worker_options(self.options)
-        try:
-            get_feature_network(
-                opts.backbone, opts.weights, seed=opts.seed, layers=opts.layers, device=opts.device
-            )
-            _WORKER["load_error"] = None
-        except Exception as exc:  # reported by the tasks, which fail with this message
-            _WORKER["load_error"] = f"{type(exc).__name__}: {exc}"
-
-
-def _worker_device(device: str, worker_name, gpus: int) -> str | None:
-    """The GPU of worker ``worker_name`` when ``device`` is "auto" and the machine has several
-    (LocalCluster names its workers 0, 1, ...); None: keep ``device``."""
-    if device != "auto" or gpus < 2 or worker_name is None:
-        return None
-    tail = str(worker_name).rsplit("-", 1)[-1]
-    index = int(tail) if tail.isdigit() else zlib.crc32(str(worker_name).encode())
-    return f"cuda:{index % gpus}"
-
-
-def _worker_options(options: FusionOptions) -> FusionOptions:
-    device = _WORKER.get("device")
-    return options.replace(device=device) if device and options.device == "auto" else options
-
-
-def worker_state() -> dict[str, Any]:
-    """This process's batch state: networks built, tasks run, torch threads, pid (for tests and
-    diagnostics: ``client.run(worker_state)``)."""
-    import torch
-
-    from .method import backbones
-
-    return {
-        "pid": os.getpid(),
-        "networks": len(backbones._CACHE),
-        "tasks": _WORKER["tasks"],
-        "torch_threads": torch.get_num_threads(),
-        "load_error": _WORKER["load_error"],
-        "device": _WORKER["device"],
-    }
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _pair_task(
-    name: str,
-    ir_path: Path,
-    vis_path: Path,
-    out_dir: Path,
-    options: FusionOptions,
-    key: dict,
-    intermediates: Path | None,
-    fmt: str,
-) -> dict:
-    """Fuse one pair and write it as ``resfuse fuse`` does, atomically; returns a small record."""
-    from .cli.fuse import write_result
-    from .io import output_dtype, read_image
-    from .method.fuse import fuse
-
-    _WORKER["tasks"] += 1
-    start = time.perf_counter()
-    options = _worker_options(options)
-    try:
-        ir, vis = read_image(ir_path), read_image(vis_path)
-        result = fuse(ir, vis, options)
-    except (ValueError, FileNotFoundError) as exc:  # bad input: retrying cannot help
-        return {"name": name, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-    dtype = output_dtype(ir.dtype, vis.dtype)
-    final = out_dir / output_name(name, ir_path, dtype)
-    token = uuid.uuid4().hex
-    tmp = out_dir / STATE_DIR / "tmp" / token
-    tmp_inter = None if intermediates is None else intermediates / STATE_DIR / "tmp" / token
-    try:
-        tmp.mkdir(parents=True)
-        written = write_result(result, tmp / final.name, dtype, tmp_inter, fmt)
-        # Intermediates first, the fused image next, the sidecar last: a sidecar exists only
-        # when every file it lists is in place.
-        moved = []
-        for path in written[1:]:
-            dest = intermediates / path.name
-            os.replace(path, dest)
-            moved.append(dest)
-        if tmp_inter is not None:
-            params_json = tmp_inter / f"{final.stem}_params.json"
-            if params_json.exists():
-                os.replace(params_json, intermediates / params_json.name)
-        os.replace(written[0], final)
-        record = {
-            "key": key,
-            "outputs": [[str(p), p.stat().st_size] for p in [final, *moved]],
-            "params": result.params,
-            "seconds": time.perf_counter() - start,
-        }
-        _atomic_write_text(
-            out_dir / STATE_DIR / f"{name}.json", json.dumps(record, indent=1, default=str)
+        get_feature_network(
+            options.backbone, options.weights, seed=options.seed, layers=options.layers
         )
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if tmp_inter is not None:
-            shutil.rmtree(tmp_inter, ignore_errors=True)
-    return {"name": name, "status": "done", "output": str(final), "seconds": record["seconds"]}
-
-
-def _frames_task(
-    name: str,
-    lead: tuple[slice, ...],
-    ir_reader,
-    vis_reader,
-    store: Path,
-    options: FusionOptions,
-    dtype: str,
-) -> dict:
-    """Fuse the frames ``lead`` of two stacks and write them as one zarr chunk."""
-    import zarr
-
-    from .io import from_unit_range
-    from .lazy import fuse_planes
-
-    _WORKER["tasks"] += 1
-    start = time.perf_counter()
-    options = _worker_options(options)
-    try:
-        result = fuse_planes(ir_reader[lead], vis_reader[lead], options)
-    except (ValueError, FileNotFoundError) as exc:
-        return {"name": name, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-    array = zarr.open_array(str(store / "fused"), mode="r+").with_config(
-        {"write_empty_chunks": True}  # a chunk on disk means "done", even when it is all zeros
-    )
-    array[lead] = from_unit_range(result["fused"], np.dtype(dtype))
-    return {"name": name, "status": "done", "seconds": time.perf_counter() - start}
-
-
-# --------------------------------------------------------------------------------------------
-# Client side
+    except (ValueError, FileNotFoundError):
+        raise
+    except Exception as exc:  # an engine error that is not yet a clear one
+        lines = str(exc).strip().splitlines()
+        reason = lines[0] if lines else type(exc).__name__
+        raise ValueError(f"weights {options.weights!r} cannot be loaded: {reason}") from exc
 
 
 @dataclass
@@ -394,116 +206,6 @@ class BatchSummary:
         return "\n".join(lines)
 
 
-def _has_bokeh() -> bool:
-    try:
-        import bokeh  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def start_client(scheduler: str = "processes", workers: int | None = None) -> Iterator[Any]:
-    """A ``distributed.Client`` for a batch, closed (with its local cluster) on exit.
-
-    Parameters
-    ----------
-    scheduler : str
-        ``"processes"`` (a ``LocalCluster`` of ``workers`` single-threaded worker processes),
-        ``"threads"`` (one worker process-less cluster with ``workers`` threads, sharing one
-        network), or the address of a running scheduler (``tcp://host:8786``).
-    workers : int, optional
-        Local workers (processes) or threads; default: the number of CPU cores, or one per GPU.
-
-    Yields
-    ------
-    distributed.Client
-    """
-    import dask
-    from distributed import Client, LocalCluster
-
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers}")
-    if scheduler in ("processes", "threads"):
-        n = workers or _default_workers()
-        dashboard = ":0"  # a free port (without bokeh: health checks only, no dashboard)
-        if scheduler == "processes":
-            with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environ()}):
-                cluster = LocalCluster(
-                    n_workers=n,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=dashboard,
-                )
-        else:
-            cluster = LocalCluster(
-                n_workers=1,
-                threads_per_worker=n,
-                processes=False,
-                dashboard_address=dashboard,
-            )
-        with cluster, Client(cluster) as client:
-            yield client
-    elif "://" in scheduler or ":" in scheduler:
-        if workers is not None:
-            raise ValueError(
-                "workers applies to a local cluster; a running cluster at "
-                f"{scheduler!r} has its own workers"
-            )
-        with Client(scheduler) as client:
-            yield client
-    else:
-        raise ValueError(
-            f"scheduler must be 'processes', 'threads' or a scheduler address such as "
-            f"'tcp://host:8786', got {scheduler!r}"
-        )
-
-
-def _worker_environ() -> dict:
-    """Dask's environment for new worker processes, without ``MALLOC_TRIM_THRESHOLD_``.
-
-    Dask sets it (to 64 KiB) to give memory back to the system sooner; setting it at all turns
-    off glibc's dynamic mmap threshold, so every large tensor of the network is a fresh mmap
-    with its page faults: a 128 x 160 pair took 0.28 s instead of 0.18 s on one CPU thread
-    (measured here). The other variables (one OpenMP/BLAS thread) stay; :class:`ModelPlugin`
-    sets torch's threads.
-    """
-    import dask
-
-    environ = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
-    return {k: v for k, v in environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
-
-
-def _default_workers() -> int:
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return torch.cuda.device_count()
-    except ImportError:  # pragma: no cover
-        pass
-    return os.cpu_count() or 1
-
-
-def _dashboard(client) -> str | None:
-    """The dashboard's address. Without bokeh the scheduler still serves HTTP (health checks)
-    but no dashboard, so a local cluster's link is given only when bokeh is installed; a remote
-    scheduler's link is given as is."""
-    try:
-        services = client.scheduler_info().get("services", {})
-    except Exception:
-        return None
-    if "dashboard" not in services:
-        return None
-    local = type(client.cluster).__name__ == "LocalCluster" if client.cluster else False
-    if local and not _has_bokeh():
-        return None
-    return client.dashboard_link
-
-
 def _matches(sidecar: Path, key: dict) -> bool:
     """Whether a pair was written with these parameters and its files are all there."""
     try:
@@ -534,7 +236,7 @@ def _pair_jobs(pairs, out: Path, options, intermediates, fmt):
             skipped.append(name)
             continue
         args = (name, ir_path, vis_path, out, options, key, intermediates, fmt)
-        jobs.append((name, _pair_task, args))
+        jobs.append((name, pair_task, args))
     return jobs, skipped
 
 
@@ -554,16 +256,39 @@ def _stack_range(client, name: str, reader) -> tuple[float, float]:
     return (lo, hi)
 
 
+def _own_store(out: Path):
+    """The zarr group at ``out`` when a batch wrote it (it carries the marker), None when
+    ``out`` does not exist; anything else is refused: a batch never deletes what it did not
+    write."""
+    import zarr
+
+    if not out.exists():
+        return None
+    try:
+        group = zarr.open_group(str(out), mode="r")
+        if _STORE_MARK in group.attrs:
+            return group
+    except Exception:  # not a zarr group at all
+        pass
+    raise ValueError(
+        f"output {str(out)!r} exists and is not a store written by resfuse batch; choose "
+        "another output (--overwrite replaces only what resfuse batch wrote)"
+    )
+
+
 def _stack_jobs(client, paths, out: Path, options, frames_per_task: int, overwrite: bool):
     """Create (or reopen) the output store; (name, task, args) for every block not written."""
     import zarr
 
-    from .io import output_dtype
-    from .lazy import _check_inputs, _is_color
-    from .stacks import stack_reader
+    from ..io import output_dtype
+    from ..lazy import fuse_lazy
+    from ..stacks import stack_reader
 
     ir_reader, vis_reader = (stack_reader(p) for p in paths)
-    spatial = _check_inputs(ir_reader, vis_reader)
+    # The engine's own checks of two stacks, and the fused shape; nothing is read or fused.
+    probe = options if options.value_range is not None else options.replace(value_range=(0, 1))
+    lazy = fuse_lazy(ir_reader, vis_reader, probe)
+    shape, n_lead = tuple(lazy.fused.shape), len(lazy.shape) - 2
     if options.value_range is None:
         ranges = (
             _stack_range(client, "infrared", ir_reader),
@@ -571,9 +296,6 @@ def _stack_jobs(client, paths, out: Path, options, frames_per_task: int, overwri
         )
         options = options.replace(value_range=ranges)
     dtype = output_dtype(ir_reader.dtype, vis_reader.dtype)
-    rgb = _is_color(vis_reader.shape) and (options.color or "ycbcr") == "ycbcr"
-    shape = spatial + ((3,) if rgb else ())
-    n_lead = len(spatial) - 2
     chunks = tuple(
         frames_per_task if axis == n_lead - 1 else 1 if axis < n_lead else size
         for axis, size in enumerate(shape)
@@ -586,24 +308,15 @@ def _stack_jobs(client, paths, out: Path, options, frames_per_task: int, overwri
         "dtype": str(dtype),
     }
     key = json.loads(json.dumps(key, default=str))
-    reuse = False
-    if out.exists():
-        try:
-            previous = zarr.open_group(str(out), mode="r").attrs.get("napari_resfuse", {})
-        except Exception:
-            previous = None
-        if previous is None and not overwrite:
-            raise ValueError(
-                f"output {str(out)!r} exists and is not a store written by resfuse batch; "
-                "choose another output or pass --overwrite"
-            )
-        reuse = previous is not None and previous.get("key") == key and not overwrite
+    group = _own_store(out)
+    reuse = group is not None and group.attrs[_STORE_MARK].get("key") == key and not overwrite
     if not reuse:
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        group = zarr.open_group(str(out), mode="w")
-        group.create_array("fused", shape=shape, chunks=chunks, dtype=dtype, fill_value=0)
-        group.attrs["napari_resfuse"] = {"key": key, "params": _options_key(options)}
+        # Only the array a batch wrote is replaced; nothing else in the store is touched.
+        group = zarr.open_group(str(out), mode="a")
+        group.create_array(
+            "fused", shape=shape, chunks=chunks, dtype=dtype, fill_value=0, overwrite=True
+        )
+        group.attrs[_STORE_MARK] = {"key": key, "params": _options_key(options)}
     array = zarr.open_array(str(out / "fused"), mode="r")
     jobs, skipped = [], []
     grid = [range(-(-shape[a] // chunks[a])) for a in range(n_lead)]
@@ -619,7 +332,7 @@ def _stack_jobs(client, paths, out: Path, options, frames_per_task: int, overwri
             skipped.append(name)
             continue
         args = (name, lead, ir_reader, vis_reader, out, options, str(dtype))
-        jobs.append((name, _frames_task, args))
+        jobs.append((name, frames_task, args))
     return jobs, skipped
 
 
@@ -698,21 +411,33 @@ def run_batch(
     if intermediate_format not in ("tif", "png"):
         raise ValueError(f"intermediate_format must be 'tif' or 'png', got {intermediate_format!r}")
     # Absolute paths: workers elsewhere (a remote cluster on a shared disk) have another cwd.
-    mode, inputs = find_inputs(
-        Path(infrared).absolute(), None if visible is None else Path(visible).absolute()
-    )
+    infrared = Path(infrared).absolute()
+    mode, inputs = find_inputs(infrared, None if visible is None else Path(visible).absolute())
     out = Path(out).absolute()
     intermediates = None if save_intermediates is None else Path(save_intermediates).absolute()
+    if mode == "pairs":
+        sources = [infrared, inputs.infrared_dir, inputs.visible_dir]
+        for what, folder in (("output", out), ("save_intermediates", intermediates)):
+            if folder is not None:
+                check_not_inputs(folder, sources, what=what)
+    else:
+        check_not_inputs(out, inputs, holds=True)
+        _own_store(out)  # a store (or folder) a batch did not write is refused now
     if mode == "stacks" and intermediates is not None:
         raise ValueError(
             "save_intermediates applies to folders of pairs; for stacks use "
             "napari_resfuse.lazy.fuse_lazy and save_lazy(outputs=...)"
         )
     if mode == "pairs":
-        if out.suffix.lower() in (".png", ".tif", ".tiff", ".jpg", ".zarr"):
+        if out.suffix.lower() in (*IMAGE_SUFFIXES, ".zarr"):
             raise ValueError(f"output {str(out)!r} must be a folder when fusing folders of pairs")
         if out.exists() and not out.is_dir():
             raise ValueError(f"output {str(out)!r} exists and is not a folder")
+
+    _check_weights(opts)  # once, here, before any cluster starts
+    for folder in (out if mode == "pairs" else out.parent, intermediates):
+        if folder is not None:
+            check_writable_folder(folder)  # an unwritable place fails now, not in every task
 
     with contextlib.ExitStack() as stack:
         if client is None:
@@ -759,6 +484,7 @@ def _run(
     summary.workers = len(client.nthreads())
     summary.dashboard = _dashboard(client)
     if mode == "pairs":
+        summary.failed.update(inputs.unmatched_items())
         out.mkdir(parents=True, exist_ok=True)
         state = out / STATE_DIR
         if overwrite and state.is_dir():
@@ -819,33 +545,3 @@ def _remove_empty(folder: Path) -> None:
 
 def _key(name: str) -> str:
     return f"resfuse-{name.replace(' ', '-')}-{uuid.uuid4().hex[:8]}"
-
-
-def _bar(progress, total: int, initial: int, dashboard: str | None) -> Callable:
-    """A progress callback: ``step(1)`` after each task, ``step(None)`` at the end."""
-    if callable(progress):
-        done = [initial]
-
-        def step(n):
-            if n is not None:
-                done[0] += n
-                progress(done[0], total)
-
-        return step
-    if not progress:
-        return lambda n: None
-    from tqdm import tqdm
-
-    if dashboard:
-        print(f"Dask dashboard: {dashboard}", file=sys.stderr)
-    elif not _has_bokeh():
-        print("(pip install 'bokeh>=3.1' for the Dask dashboard)", file=sys.stderr)
-    bar = tqdm(total=total, initial=initial, desc="resfuse batch", unit="task", file=sys.stderr)
-
-    def step(n):
-        if n is None:
-            bar.close()
-        else:
-            bar.update(n)
-
-    return step
