@@ -9,7 +9,7 @@ import pytest
 import torch
 from torchvision.models import resnet152
 
-from napari_resfuse import FusionOptions, NonFiniteResultError, fuse
+from napari_resfuse import FusionOptions, NonFiniteResultError, fuse, imagenet_weights_file
 from napari_resfuse.method import backbones
 from napari_resfuse.method.backbones import get_feature_network, load_weights_checked
 
@@ -206,3 +206,8 @@ def test_public_names_for_what_batch_uses():
     get_feature_network(weights="random", layers=SHALLOW)
     assert backbones.cached_networks() == 1 == len(backbones._CACHE)
     assert load_weights_checked("resnet152", "random") is None
+
+
+def test_weights_enum_names_in_any_case_are_enum_names_not_paths():
+    expected = imagenet_weights_file("resnet152", "IMAGENET1K_V2")
+    assert imagenet_weights_file("resnet152", "imagenet1k_v2") == expected

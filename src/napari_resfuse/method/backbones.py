@@ -98,7 +98,7 @@ def _weights_enum_member(backbone: str, weights: str):
     enum = _BUILDERS[backbone][1]
     name = "IMAGENET1K_V1" if weights.lower() == "imagenet" else weights
     try:
-        return enum[name]
+        return enum[name.upper()]  # enum names in any case: "imagenet1k_v2" is IMAGENET1K_V2
     except KeyError:
         return None
 
