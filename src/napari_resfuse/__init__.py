@@ -3,49 +3,37 @@
 Zhang, Li, Zhu & Du (2022), "An infrared and visible image fusion algorithm based on
 ResNet-152", as specified in METHOD.md. This module is the public API; nothing imported here
 imports napari or Qt, and torch is imported only when a name that needs it is first used (so
-``import napari_resfuse.metrics`` or ``resfuse metrics`` start quickly).
+``import napari_resfuse.metrics`` or ``resfuse metrics`` start quickly): the names below are
+attached lazily by ``lazy_loader`` (SPEC 1).
 """
 
 from __future__ import annotations
 
-import importlib
+import lazy_loader
 
 __version__ = "0.1.0"
 
-# Public name -> module that defines it (imported on first access, PEP 562).
+# Public name -> module that defines it (imported on first access).
 _EXPORTS = {
-    "fuse": ".method.fuse",
-    "iter_fuse": ".method.fuse",
-    "FusionResult": ".method.fuse",
-    "FusionCancelled": ".method.fuse",
-    "Progress": ".method.fuse",
-    "STAGES": ".method.fuse",
-    "WeightsNotAvailableError": ".method.backbones",
-    "clear_cache": ".method.backbones",
-    "imagenet_weights_file": ".method.backbones",
-    "FusionOptions": ".options",
-    "LEVELS": ".options",
-    "load_sample": ".sample",
-    "make_sample_pair": ".sample",
-    "fuse_lazy": ".lazy",
-    "LazyFusion": ".lazy",
-    "save_lazy": ".lazy",
-    "open_stack": ".stacks",
-    "run_batch": ".batch",
+    "method.fuse": [
+        "fuse",
+        "iter_fuse",
+        "run_with_progress",
+        "FusionResult",
+        "FusionCancelled",
+        "NonFiniteResultError",
+        "Progress",
+        "STAGES",
+    ],
+    "method.backbones": ["WeightsNotAvailableError", "clear_cache", "imagenet_weights_file"],
+    "options": ["FusionOptions", "LEVELS"],
+    "sample": ["load_sample", "make_sample_pair"],
+    "lazy": ["fuse_lazy", "LazyFusion", "save_lazy"],
+    "stacks": ["open_stack"],
+    "batch": ["run_batch"],
 }
 
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'napari_resfuse' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, _lazy_dir, _lazy_all = lazy_loader.attach(__name__, submod_attrs=_EXPORTS)
 
 
 def fuse_layers(viewer, infrared, visible, **options):
@@ -60,4 +48,8 @@ def fuse_layers(viewer, infrared, visible, **options):
     return _fuse_layers(viewer, infrared, visible, **options)
 
 
-__all__ = ["__version__", "fuse_layers", *_EXPORTS]
+__all__ = ["__version__", "fuse_layers", *(name for names in _EXPORTS.values() for name in names)]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

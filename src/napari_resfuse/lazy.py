@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
@@ -27,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from .method.inputs import MIN_SIDE
+from .method.inputs import MIN_SIDE, is_color, spatial_shape
 from .options import FusionOptions
 
 __all__ = [
     "OUTPUTS",
     "LazyFusion",
+    "check_inputs",
     "fuse_lazy",
     "fuse_planes",
     "iter_save_lazy",
@@ -57,13 +56,8 @@ OUTPUTS: tuple[str, ...] = (
 _PER_SOURCE = ("base", "detail", "weights", "winning_level")
 
 
-def _is_color(shape: Sequence[int]) -> bool:
-    # As the engine: a last axis of 3 or 4 is colour (an image side is at least 32 px).
-    return len(shape) >= 3 and shape[-1] in (3, 4)
-
-
-def _spatial(shape: Sequence[int]) -> tuple[int, ...]:
-    return tuple(shape[:-1]) if _is_color(shape) else tuple(shape)
+_is_color = is_color  # the old private names (batch.py), until the merge
+_spatial = spatial_shape
 
 
 def _ramp_like(frame: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
@@ -106,7 +100,7 @@ def fuse_planes(infrared, visible, options: FusionOptions) -> dict[str, np.ndarr
         raise ValueError("options.value_range must be fixed to fuse a block of a stack")
     ir = np.asarray(infrared)
     vis = np.asarray(visible)
-    spatial = _spatial(ir.shape)
+    spatial = spatial_shape(ir.shape)
     frame_ir = ir.shape[len(spatial) - 2 :]
     frame_vis = vis.shape[len(spatial) - 2 :]
     ir_planes = ir.reshape((-1, *frame_ir))
@@ -188,10 +182,6 @@ class _BlockEngine:
             if self.on_call is not None:
                 self.on_call(block)
         return result
-
-
-def _pick(result: dict[str, np.ndarray], name: str) -> np.ndarray:
-    return result[name]
 
 
 class LazyFusion:
@@ -295,7 +285,12 @@ def _as_dask(array, name: str, n_lead: int, planes: int):
     return da.from_array(array, chunks=chunks, asarray=True, fancy=False)
 
 
-def _check_inputs(ir, vis) -> tuple[int, ...]:
+def check_inputs(ir, vis) -> tuple[int, ...]:
+    """Check two stacks (array-likes) for fusing; returns their spatial shape ``(..., H, W)``.
+
+    The checks of the engine that need no pixel values: dimensions, dtypes, RGBA, matching
+    shapes, the minimum side.
+    """
     for name, array in (("infrared", ir), ("visible", vis)):
         if array.ndim < 2:
             raise ValueError(f"{name} must have at least 2 dimensions, got shape {array.shape}")
@@ -304,12 +299,12 @@ def _check_inputs(ir, vis) -> tuple[int, ...]:
                 f"{name} stack has unsupported dtype {array.dtype}: expected an integer or float "
                 "type"
             )
-        if _is_color(array.shape) and array.shape[-1] == 4:
+        if is_color(array.shape) and array.shape[-1] == 4:
             raise ValueError(
                 f"{name} stack has 4 channels (RGBA, shape {array.shape}): drop the alpha channel"
             )
-    spatial = _spatial(ir.shape)
-    if spatial != _spatial(vis.shape):
+    spatial = spatial_shape(ir.shape)
+    if spatial != spatial_shape(vis.shape):
         raise ValueError(
             f"infrared and visible stacks differ in shape: infrared {ir.shape} vs visible "
             f"{vis.shape} (height and width, and any stack axes, must match)"
@@ -393,22 +388,17 @@ def fuse_lazy(
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     if planes_per_block < 1:
         raise ValueError(f"planes_per_block must be at least 1, got {planes_per_block}")
-    if options is None:
-        opts = FusionOptions(**overrides)
-    elif not isinstance(options, FusionOptions):
-        raise ValueError(f"options must be a FusionOptions, got {type(options).__name__}")
-    else:
-        opts = options.replace(**overrides) if overrides else options
+    opts = FusionOptions.coerce(options, **overrides)
 
     shapes = [tuple(np.shape(a)) for a in (infrared, visible)]
     for name, shape in zip(("infrared", "visible"), shapes, strict=True):
         if len(shape) < 2:
             raise ValueError(f"{name} must have at least 2 dimensions, got shape {shape}")
-    spatial = _spatial(shapes[0])
+    spatial = spatial_shape(shapes[0])
     n_lead = len(spatial) - 2
     ir = _as_dask(infrared, "infrared", n_lead, planes_per_block)
     vis = _as_dask(visible, "visible", n_lead, planes_per_block)
-    spatial = _check_inputs(ir, vis)
+    spatial = check_inputs(ir, vis)
     if opts.value_range is None:
         opts = opts.replace(
             value_range=(_stack_range("infrared", ir), _stack_range("visible", vis))
@@ -419,78 +409,59 @@ def fuse_lazy(
 
 
 def _graph(engine: _BlockEngine, ir, vis, spatial: tuple[int, ...]) -> dict:
-    """One result task per block, and each output's blocks picked from it."""
-    import itertools
-
+    """One delayed engine call per block; each output assembled from its picks of them."""
+    import dask
     import dask.array as da
     from dask.base import tokenize
-    from dask.highlevelgraph import HighLevelGraph
 
     opts = engine.options
     n_lead = len(spatial) - 2
     lead_chunks = ir.chunks[:n_lead]
-    frame_chunks = tuple((size,) for size in spatial[-2:])
     ir_tail = (0,) * (ir.ndim - n_lead)
     vis_tail = (0,) * (vis.ndim - n_lead)
     token = tokenize(ir.name, vis.name, opts, ir.chunks)
-    res_name = f"resfuse-block-{token}"
-    grid = list(itertools.product(*(range(len(c)) for c in lead_chunks)))
-    tasks = {
-        (res_name, *idx): (engine, idx, (ir.name, *idx, *ir_tail), (vis.name, *idx, *vis_tail))
-        for idx in grid
+    run = dask.delayed(engine, pure=True)
+    results = {
+        idx: run(
+            idx,
+            ir.blocks[idx + ir_tail],
+            vis.blocks[idx + vis_tail],
+            dask_key_name=f"resfuse-block-{token}-{'-'.join(map(str, idx))}",
+        )
+        for idx in np.ndindex(*(len(c) for c in lead_chunks))
     }
-    res_graph = HighLevelGraph.from_collections(res_name, tasks, dependencies=[ir, vis])
-
-    rgb_out = _is_color(vis.shape) and (opts.color or "ycbcr") == "ycbcr"
+    rgb_out = is_color(vis.shape) and (opts.color or "ycbcr") == "ycbcr"
     n_levels = len(opts.layers)
     arrays = {}
     for name in OUTPUTS:
-        prefix: tuple[tuple[int, ...], ...] = ()
-        suffix: tuple[tuple[int, ...], ...] = ()
-        if name in _PER_SOURCE:
-            prefix = ((2,),)
-        elif name == "level_weights":
-            prefix = ((2,), (n_levels,))
-        elif name in ("fused", "fused_unclipped") and rgb_out:
-            suffix = ((3,),)
-        chunks = prefix + lead_chunks + frame_chunks + suffix
-        out_name = f"resfuse-{name.replace('_', '-')}-{token}"
-        zeros_pre = (0,) * len(prefix)
-        zeros_post = (0,) * (2 + len(suffix))
-        layer = {
-            (out_name, *zeros_pre, *idx, *zeros_post): (_pick, (res_name, *idx), name)
-            for idx in grid
-        }
-        graph = HighLevelGraph.from_collections(
-            out_name, layer, dependencies=[_Collection(res_graph, res_name)]
-        )
+        prefix = (2,) if name in _PER_SOURCE else (2, n_levels) if name == "level_weights" else ()
+        suffix = (3,) if name in ("fused", "fused_unclipped") and rgb_out else ()
         dtype = np.uint8 if name == "winning_level" else np.float32
-        arrays[name] = da.Array(graph, out_name, chunks=chunks, dtype=dtype)
+        blocks = {
+            idx: da.from_delayed(
+                result[name],
+                shape=prefix
+                + tuple(c[i] for c, i in zip(lead_chunks, idx, strict=True))
+                + tuple(spatial[-2:])
+                + suffix,
+                dtype=dtype,
+                name=f"resfuse-{name.replace('_', '-')}-{token}-{'-'.join(map(str, idx))}",
+            )
+            for idx, result in results.items()
+        }
+        arrays[name] = _assemble(blocks, len(prefix), ())
     return arrays
 
 
-class _Collection:
-    """The minimal dask collection protocol for a graph layer that is not an array."""
+def _assemble(blocks: dict, axis: int, done: tuple[int, ...]):
+    """Concatenate the blocks ``{lead index: array}`` along the lead axes from ``axis`` on."""
+    import dask.array as da
 
-    def __init__(self, graph, name: str):
-        self._graph = graph
-        self._name = name
-
-    def __dask_graph__(self):
-        return self._graph
-
-    def __dask_layers__(self):
-        return (self._name,)
-
-
-def _block_slices(lazy: LazyFusion, idx: tuple[int, ...]) -> tuple[slice, ...]:
-    """The slices of the stack's axes covered by block ``idx``."""
-    lead_chunks = lazy.fused.chunks[: len(idx)]
-    out = []
-    for chunks, i in zip(lead_chunks, idx, strict=True):
-        start = sum(chunks[:i])
-        out.append(slice(start, start + chunks[i]))
-    return tuple(out)
+    if len(done) == len(next(iter(blocks))):
+        return blocks[done]
+    count = 1 + max(idx[len(done)] for idx in blocks)
+    parts = [_assemble(blocks, axis + 1, (*done, i)) for i in range(count)]
+    return parts[0] if count == 1 else da.concatenate(parts, axis=axis)
 
 
 def iter_save_lazy(
@@ -527,6 +498,7 @@ def iter_save_lazy(
 
 def _save_blocks(lazy, path: Path, outputs, out_dtype, tiff: bool):
     from .io import from_unit_range
+    from .stacks import iter_write_blocks
 
     def convert(name: str, block: np.ndarray) -> np.ndarray:
         if name == "fused" and out_dtype is not None:
@@ -538,31 +510,12 @@ def _save_blocks(lazy, path: Path, outputs, out_dtype, tiff: bool):
         name: (out_dtype if name == "fused" and out_dtype is not None else arrays[name].dtype)
         for name in outputs
     }
-    grid = list(np.ndindex(*lazy.numblocks))
-    n_lead = len(lazy.shape) - 2
-    tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
-    try:
-        if tiff:
-            sink = {name: np.empty(arrays[name].shape, dtypes[name]) for name in outputs}
-        else:
-            sink = _create_zarr(tmp, lazy, arrays, dtypes)
-        yield 0, len(grid)
-        for done, idx in enumerate(grid, start=1):
-            lead = _block_slices(lazy, idx)
-            blocks = _compute_block(arrays, idx, n_lead)
-            for name, block in blocks.items():
-                sink[name][(slice(None),) * _prefix_ndim(name) + lead] = convert(name, block)
-            yield done, len(grid)
-        if tiff:
-            import tifffile
-
-            (name,) = outputs
-            tifffile.imwrite(tmp, sink[name])
-        _replace(tmp, path)
-    except BaseException:  # an error, or the generator closed (cancel): no partial output
-        _remove(tmp)
-        raise
-    return path
+    prefix = {name: _prefix_ndim(name) for name in outputs}
+    return (
+        yield from iter_write_blocks(
+            arrays, path, prefix, len(lazy.shape) - 2, dtypes, convert, lazy.params, tiff
+        )
+    )
 
 
 def save_lazy(
@@ -615,73 +568,22 @@ def save_lazy(
     FileExistsError
         ``path`` exists and ``overwrite`` is False.
     """
-    from .method.fuse import FusionCancelled
+    from .method.fuse import FusionCancelled, run_with_progress
 
+    def on_progress(event: tuple[int, int]) -> None:
+        done, total = event
+        if progress is not None:
+            progress(done, total)
+        if done < total and cancel is not None and cancel():
+            raise FusionCancelled(f"saving to {str(path)!r} was cancelled")
+
+    # A cancel or an error closes the generator, which removes the partial output.
     runner = iter_save_lazy(lazy, path, outputs=outputs, dtype=dtype, overwrite=overwrite)
-    try:
-        while True:
-            try:
-                done, total = next(runner)
-            except StopIteration as stop:
-                return stop.value
-            if progress is not None:
-                progress(done, total)
-            if done < total and cancel is not None and cancel():
-                raise FusionCancelled(f"saving to {str(path)!r} was cancelled")
-    finally:
-        runner.close()  # after a cancel or an error: removes the partial output
+    return run_with_progress(runner, on_progress)
 
 
 def _prefix_ndim(name: str) -> int:
     return 1 if name in _PER_SOURCE else 2 if name == "level_weights" else 0
 
 
-def _compute_block(arrays: dict, idx: tuple[int, ...], n_lead: int) -> dict[str, np.ndarray]:
-    """The block ``idx`` of each array, computed together (one engine call)."""
-    import dask
-
-    pieces = {}
-    for name, array in arrays.items():
-        pre = (0,) * _prefix_ndim(name)
-        post = (0,) * (array.ndim - len(pre) - n_lead)
-        pieces[name] = array.blocks[(*pre, *idx, *post)]
-    values = dask.compute(*pieces.values(), scheduler="sync")
-    return dict(zip(pieces, values, strict=True))
-
-
-def _create_zarr(tmp: Path, lazy: LazyFusion, arrays: dict, dtypes: dict) -> dict:
-    import zarr
-
-    group = zarr.open_group(str(tmp), mode="w")
-    group.attrs["napari_resfuse"] = _jsonable(lazy.params)
-    sink = {}
-    for name, array in arrays.items():
-        chunks = tuple(c[0] for c in array.chunks)
-        sink[name] = group.create_array(
-            name, shape=array.shape, chunks=chunks, dtype=dtypes[name], fill_value=0
-        )
-    return sink
-
-
-def _jsonable(value):
-    import json
-
-    return json.loads(json.dumps(value, default=str))
-
-
-def _replace(tmp: Path, path: Path) -> None:
-    """Move ``tmp`` to ``path`` (replacing it); a directory is swapped in two renames."""
-    if path.is_dir() and not path.is_symlink():
-        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, path)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+_check_inputs = check_inputs  # the old private name (batch.py), until the merge

@@ -13,12 +13,19 @@ the decoder seeks to the keyframe before ``a``).
 from __future__ import annotations
 
 import abc
+import json
 import math
+import os
+import shutil
 import threading
+import uuid
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .method.inputs import is_color
 
 __all__ = [
     "VIDEO_SUFFIXES",
@@ -26,6 +33,7 @@ __all__ = [
     "TiffStack",
     "VideoStack",
     "is_stack",
+    "iter_write_blocks",
     "open_stack",
     "stack_reader",
 ]
@@ -34,11 +42,6 @@ __all__ = [
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 _TIFF = (".tif", ".tiff")
 _ZARR = (".zarr", ".zr3", ".zarr3")
-
-
-def _is_color(shape) -> bool:
-    # As the engine: a last axis of 3 or 4 is colour (an image side is at least 32 px).
-    return len(shape) >= 3 and shape[-1] in (3, 4)
 
 
 class _FrameReader(abc.ABC):
@@ -123,7 +126,7 @@ class TiffStack(_FrameReader):
             self.shape = tuple(series.shape)
             self.dtype = np.dtype(series.dtype)
         # Frames are the last two axes, plus a last axis of 3 or 4 (colour), as for the engine.
-        self.frame_ndim = 3 if _is_color(self.shape) else 2
+        self.frame_ndim = 3 if is_color(self.shape) else 2
         frame_shape = self.shape[self.ndim - self.frame_ndim :]
         # Pages are frames in the usual stacks; otherwise (one page holding planar colour
         # samples or a volume) the whole series is read once per process.
@@ -301,7 +304,7 @@ def is_stack(path: str | Path) -> bool:
 
         with tifffile.TiffFile(path) as tif:
             shape = tuple(tif.series[0].shape)
-        return len(shape) > (3 if _is_color(shape) else 2)
+        return len(shape) > (3 if is_color(shape) else 2)
     return False
 
 
@@ -364,7 +367,7 @@ def open_stack(path: str | Path, *, frames_per_chunk: int = 1, component: str | 
     shape = tuple(reader.shape)
     frame_ndim = getattr(reader, "frame_ndim", None)
     if frame_ndim is None:  # zarr
-        frame_ndim = 3 if _is_color(shape) else 2
+        frame_ndim = 3 if is_color(shape) else 2
     n_lead = len(shape) - frame_ndim
     chunks = tuple(
         frames_per_chunk if (axis == n_lead - 1) else 1 if axis < n_lead else size
@@ -382,3 +385,95 @@ def _token(path: Path, component: str | None, reader) -> str:
     stat = path.stat()
     stamp = (stat.st_size, stat.st_mtime_ns)
     return tokenize(str(path.resolve()), component, stamp, tuple(reader.shape), str(reader.dtype))
+
+
+def iter_write_blocks(
+    arrays: dict,
+    path: Path,
+    prefix_ndim: dict[str, int],
+    n_lead: int,
+    dtypes: dict,
+    convert: Callable[[str, np.ndarray], np.ndarray],
+    attrs: dict,
+    tiff: bool,
+) -> Generator[tuple[int, int], None, Path]:
+    """Write dask arrays block by block; yields ``(blocks_done, blocks_total)``.
+
+    Each array has ``prefix_ndim[name]`` axes before ``n_lead`` stack axes, which share one
+    block grid; the blocks of one grid index are computed together (so a result shared by
+    several arrays is computed once). The output is a zarr group (one array per name, chunked
+    by block, ``attrs`` under ``"napari_resfuse"``) or, with ``tiff``, a TIFF of the one array
+    (held in memory until written). It is built in a temporary sibling renamed to ``path`` at
+    the end; an error or closing the generator removes it, so ``path`` is never partial.
+    """
+    first = next(iter(arrays))
+    lead_chunks = arrays[first].chunks[prefix_ndim[first] :][:n_lead]
+    grid = list(np.ndindex(*(len(c) for c in lead_chunks)))
+    starts = [np.cumsum((0, *c)) for c in lead_chunks]
+    tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
+    try:
+        if tiff:
+            sink = {name: np.empty(arrays[name].shape, dtypes[name]) for name in arrays}
+        else:
+            sink = _create_zarr(tmp, arrays, dtypes, attrs)
+        yield 0, len(grid)
+        for done, idx in enumerate(grid, start=1):
+            lead = tuple(slice(s[i], s[i + 1]) for s, i in zip(starts, idx, strict=True))
+            for name, block in _compute_block(arrays, idx, prefix_ndim, n_lead).items():
+                sink[name][(slice(None),) * prefix_ndim[name] + lead] = convert(name, block)
+            yield done, len(grid)
+        if tiff:
+            import tifffile
+
+            (data,) = sink.values()
+            tifffile.imwrite(tmp, data)
+        _replace(tmp, path)
+    except BaseException:  # an error, or the generator closed (cancel): no partial output
+        _remove(tmp)
+        raise
+    return path
+
+
+def _compute_block(arrays: dict, idx, prefix_ndim: dict, n_lead: int) -> dict[str, np.ndarray]:
+    """The block ``idx`` of each array, computed together."""
+    import dask
+
+    pieces = {}
+    for name, array in arrays.items():
+        pre = (0,) * prefix_ndim[name]
+        post = (0,) * (array.ndim - len(pre) - n_lead)
+        pieces[name] = array.blocks[(*pre, *idx, *post)]
+    values = dask.compute(*pieces.values(), scheduler="sync")
+    return dict(zip(pieces, values, strict=True))
+
+
+def _create_zarr(tmp: Path, arrays: dict, dtypes: dict, attrs: dict) -> dict:
+    import zarr
+
+    group = zarr.open_group(str(tmp), mode="w")
+    group.attrs["napari_resfuse"] = json.loads(json.dumps(attrs, default=str))
+    sink = {}
+    for name, array in arrays.items():
+        chunks = tuple(c[0] for c in array.chunks)
+        sink[name] = group.create_array(
+            name, shape=array.shape, chunks=chunks, dtype=dtypes[name], fill_value=0
+        )
+    return sink
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """Move ``tmp`` to ``path`` (replacing it); a directory is swapped in two renames."""
+    if path.is_dir() and not path.is_symlink():
+        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .simple import _as_unit_pair, _box_mean, _box_sum_valid, _check_odd, _check_positive
+from .simple import _as_unit_pair, _box_mean, _check_odd, _check_positive
 
 __all__ = ["gff", "guided_filter"]
 
@@ -19,10 +19,11 @@ __all__ = ["gff", "guided_filter"]
 def _box_sum_truncated(image: np.ndarray, radius: int) -> np.ndarray:
     """Sum over the ``(2r+1)²`` window around each pixel, the window cut at the image border.
 
-    Equals He's ``boxfilter.m`` (cumulative sums); also defined for images smaller than the window.
+    Equals He's ``boxfilter.m`` (zeros outside the image); also defined for images smaller
+    than the window.
     """
-    padded = np.pad(image, radius)  # zeros outside: the window is truncated
-    return _box_sum_valid(padded, 2 * radius + 1)
+    size = 2 * radius + 1
+    return ndimage.uniform_filter(image, size, mode="constant") * float(size * size)
 
 
 def guided_filter(guide, source, radius: int, eps: float) -> np.ndarray:
@@ -79,18 +80,10 @@ def guided_filter(guide, source, radius: int, eps: float) -> np.ndarray:
     return mean_a * guide + mean_b  # eq. 8
 
 
-def _gaussian_kernel_1d(radius: int, sigma: float) -> np.ndarray:
-    """Normalised 1-D Gaussian; its outer product is MATLAB's ``fspecial('gaussian', 2r+1, σ)``."""
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
-    kernel = np.exp(-(x**2) / (2.0 * sigma**2))
-    return kernel / kernel.sum()
-
-
 def _gaussian_blur(image: np.ndarray, radius: int, sigma: float, mode: str) -> np.ndarray:
-    """Separable Gaussian correlation with a ``(2r+1)²`` kernel; ``mode`` as `scipy.ndimage`."""
-    kernel = _gaussian_kernel_1d(radius, sigma)
-    out = ndimage.correlate1d(image, kernel, axis=0, mode=mode)
-    return ndimage.correlate1d(out, kernel, axis=1, mode=mode)
+    """Gaussian of σ on a ``(2r+1)²`` window, normalised over the window (MATLAB's
+    ``fspecial('gaussian', 2r+1, σ)``); ``mode`` as `scipy.ndimage`."""
+    return ndimage.gaussian_filter(image, sigma, mode=mode, radius=radius)
 
 
 _LAPLACIAN = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import ndimage
 
 __all__ = ["average", "two_scale_max"]
 
@@ -84,33 +85,18 @@ def _pad_reflect(image: np.ndarray, pad: int) -> np.ndarray:
     return np.pad(image, pad, mode=mode)
 
 
-def _box_sum_valid(padded: np.ndarray, size: int) -> np.ndarray:
-    """Sum over every ``size`` × ``size`` window lying fully inside ``padded``.
-
-    Two running sums (cumulative sums, then differences); the output is ``size - 1`` smaller than
-    the input along each axis.
-    """
-    out = padded
-    for axis in (0, 1):
-        zero_row = [(0, 0), (0, 0)]
-        zero_row[axis] = (1, 0)
-        cum = np.cumsum(np.pad(out, zero_row), axis=axis)
-        n = cum.shape[axis]
-        out = np.take(cum, np.arange(size, n), axis=axis) - np.take(
-            cum, np.arange(0, n - size), axis=axis
-        )
-    return out
-
-
 def _box_mean(image: np.ndarray, size: int, mode: str) -> np.ndarray:
     """Mean over ``size`` × ``size`` windows, same shape as ``image``.
 
-    ``mode`` is ``"reflect"`` (`_pad_reflect`, no edge repeat, replicate fallback) or ``"edge"``
-    (replicate the edge pixel, MATLAB's ``imfilter(..., 'replicate')``).
+    ``mode`` is ``"reflect"`` (no edge repeat, numpy's ``reflect`` / scipy's ``mirror``; the edge
+    pixel replicated where the image is not larger than the pad, as `_pad_reflect`) or
+    ``"edge"`` (replicate the edge pixel, MATLAB's ``imfilter(..., 'replicate')``).
     """
-    pad = size // 2
-    padded = _pad_reflect(image, pad) if mode == "reflect" else np.pad(image, pad, mode=mode)
-    return _box_sum_valid(padded, size) / float(size * size)
+    if mode == "reflect":
+        scipy_mode = "mirror" if size // 2 < min(image.shape) else "nearest"
+    else:
+        scipy_mode = {"edge": "nearest"}.get(mode, mode)
+    return ndimage.uniform_filter(image, size, mode=scipy_mode)
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,91 +20,11 @@ from ..io import (
     write_result,
 )
 from ..method.fuse import iter_fuse
-from ..options import BACKBONES, VARIANTS, FusionOptions
+from ..options import FusionOptions
 from . import report_failures
+from ._options import add_fusion_options, options_from_args
 
-_DEFAULTS = FusionOptions.__dataclass_fields__  # one source of truth for the defaults
-
-
-def _default(name):
-    return _DEFAULTS[name].default
-
-
-def add_fusion_options(parser: argparse.ArgumentParser) -> None:
-    """The FusionOptions fields as command-line flags (shared by sub-commands that fuse)."""
-    g = parser.add_argument_group("method options (defaults: METHOD.md, the paper)")
-    g.add_argument(
-        "--weights",
-        default=_default("weights"),
-        help="'imagenet' (torchvision's ResNet152_Weights.IMAGENET1K_V1, downloaded on first "
-        "use), 'random' (seeded, for tests: not the paper's network) or a state_dict file "
-        "(default: %(default)s)",
-    )
-    g.add_argument(
-        "--backbone", choices=BACKBONES, default=_default("backbone"), help="feature network"
-    )
-    g.add_argument(
-        "--variant",
-        choices=VARIANTS,
-        default=_default("variant"),
-        help="'paper' (default) or 'published-code' (the authors' MATLAB code's choices)",
-    )
-    g.add_argument("--seed", type=int, default=_default("seed"), help="seed of 'random' weights")
-    g.add_argument(
-        "--device",
-        default=_default("device"),
-        help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)",
-    )
-    g.add_argument(
-        "--kernel-size", type=int, default=_default("kernel_size"), help="box filter side (eq. 1)"
-    )
-    g.add_argument(
-        "--base-weights",
-        type=float,
-        nargs=2,
-        metavar=("IR", "VIS"),
-        help="lambda_1 lambda_2 of eq. 3 (default: 0.6 0.4; 0.5 0.5 for published-code)",
-    )
-    g.add_argument(
-        "--layers",
-        help="comma-separated feature levels (default: all of the backbone's, e.g. "
-        "conv1,conv2_1,conv3_1,conv4_1,conv5_1 for resnet152)",
-    )
-    g.add_argument("--norm", choices=("l1", "l2"), default=_default("norm"), help="eq. 5 norm")
-    g.add_argument(
-        "--value-range",
-        type=float,
-        nargs=2,
-        metavar=("LOW", "HIGH"),
-        help="input value range mapped to [0, 1] (default: uint8 / 255, else min/max)",
-    )
-    g.add_argument("--color", choices=("ycbcr", "gray"), help="output of an RGB visible image")
-    g.add_argument("--batch-size", type=int, default=_default("batch_size"), help="planes per pass")
-    g.add_argument(
-        "--precision", choices=("float32", "bfloat16", "float16"), default=_default("precision")
-    )
-    g.add_argument("--tile", type=int, help="tile side for large images (multiple of 32)")
-
-
-def options_from_args(args: argparse.Namespace) -> FusionOptions:
-    return FusionOptions(
-        weights=args.weights,
-        backbone=args.backbone,
-        variant=args.variant,
-        seed=args.seed,
-        device=args.device,
-        kernel_size=args.kernel_size,
-        base_weights=tuple(args.base_weights) if args.base_weights else None,
-        layers=tuple(n.strip() for n in args.layers.split(",") if n.strip())
-        if args.layers
-        else None,
-        norm=args.norm,
-        value_range=tuple(args.value_range) if args.value_range else None,
-        color=args.color,
-        batch_size=args.batch_size,
-        precision=args.precision,
-        tile=args.tile,
-    )
+__all__ = ["add_fusion_options", "options_from_args", "register", "run", "write_result"]
 
 
 def register(subparsers) -> None:

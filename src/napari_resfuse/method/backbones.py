@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +27,11 @@ __all__ = [
     "RESNET_NODES",
     "FeatureNetwork",
     "WeightsNotAvailableError",
+    "cached_networks",
     "clear_cache",
     "get_feature_network",
     "imagenet_weights_file",
+    "load_weights_checked",
     "resolve_device",
 ]
 
@@ -94,7 +98,7 @@ def _weights_enum_member(backbone: str, weights: str):
     enum = _BUILDERS[backbone][1]
     name = "IMAGENET1K_V1" if weights.lower() == "imagenet" else weights
     try:
-        return enum[name]
+        return enum[name.upper()]  # enum names in any case: "imagenet1k_v2" is IMAGENET1K_V2
     except KeyError:
         return None
 
@@ -121,21 +125,78 @@ def _imagenet_state_dict(backbone: str, member) -> dict:
         ) from exc
 
 
+def _load_error(path: Path, exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in one line (never torch's advice
+    to load it unsafely)."""
+    if isinstance(exc, pickle.UnpicklingError) and "Unsupported global" in str(exc):
+        return (
+            "it holds Python objects other than tensors, which are not loaded (unsafe to "
+            "unpickle); save only the model's state_dict"
+        )
+    if path.stat().st_size == 0:
+        return "the file is empty (0 bytes)"
+    return "not a file written by torch.save, or a truncated or corrupt one"
+
+
 def _file_state_dict(path: Path) -> dict:
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and torch errors all mean "not a readable state_dict"
+    if path.is_dir():
         raise ValueError(
-            f"weights file {str(path)!r} could not be read as a PyTorch state_dict: {exc}"
-        ) from exc
+            f"weights {str(path)!r} is a directory: pass the state_dict file inside it, or "
+            "'imagenet' or 'random'"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"weights file {str(path)!r} does not exist (weights are 'imagenet', a torchvision "
+            "weights name such as 'IMAGENET1K_V2', 'random', or a state_dict file)"
+        )
+    try:
+        with warnings.catch_warnings():  # torch's notes on pickle protocols: not for users
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle, zip and torch errors all mean "not a readable state_dict"
+        reason = _load_error(path, exc)
+        raise ValueError(
+            f"weights file {str(path)!r} could not be read as a PyTorch state_dict: {reason}"
+        ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]  # a training checkpoint that wraps the state_dict
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(
             f"weights file {str(path)!r} does not hold a state_dict (a dict of tensors)"
         )
+    return state
+
+
+def _check_finite(state: dict, source: str, keys) -> None:
+    """Every floating-point tensor of ``state`` under ``keys`` holds finite values."""
+    for key in sorted(keys):
+        tensor = state.get(key)
+        if tensor is None or not tensor.is_floating_point():
+            continue
+        if not bool(torch.isfinite(tensor).all()):
+            bad = "NaN" if bool(torch.isnan(tensor).any()) else "inf"
+            raise ValueError(f"{source}: the state_dict contains {bad} in {key}")
+
+
+def load_weights_checked(backbone: str, weights: str) -> dict | None:
+    """The state_dict that ``weights`` names for ``backbone``, checked as a run checks it.
+
+    ``None`` for ``"random"``. Raises the errors building the network would raise (missing
+    file, a directory, unreadable file, not a dict of tensors, NaN or inf values,
+    :class:`WeightsNotAvailableError`), without building the network: a check to run before
+    starting long jobs.
+    """
+    if backbone not in _BUILDERS:
+        raise ValueError(f"backbone must be one of {tuple(_BUILDERS)}, got {backbone!r}")
+    if weights == "random":
+        return None
+    member = _weights_enum_member(backbone, weights)
+    if member is not None:
+        state, source = _imagenet_state_dict(backbone, member), member.url
+    else:
+        path = Path(weights).expanduser()
+        state, source = _file_state_dict(path), f"weights file {str(path)!r}"
+    _check_finite(state, source, state)
     return state
 
 
@@ -154,6 +215,7 @@ def _load_into(model: nn.Module, state: dict, needed: set[str], source: str, bac
     # BatchNorm's ``num_batches_tracked`` counters play no part in evaluation, and files saved
     # before torch 0.4.1 (torchvision's own ImageNet checkpoints among them) lack them.
     missing = sorted(k for k in needed - set(state) if not k.endswith(".num_batches_tracked"))
+    _check_finite(state, source, needed)
     if unexpected or missing:
         parts = []
         if missing:
@@ -248,6 +310,12 @@ def get_feature_network(
             network = _build(backbone, weights, seed, nodes, device)
             _CACHE[key] = network
     return network
+
+
+def cached_networks() -> int:
+    """How many built networks this process keeps (see :func:`get_feature_network`)."""
+    with _LOCK:
+        return len(_CACHE)
 
 
 def clear_cache() -> None:

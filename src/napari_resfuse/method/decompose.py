@@ -29,6 +29,7 @@ def box_filter(images: torch.Tensor, kernel_size: int) -> torch.Tensor:
     Tensor
         ``(B, 1, H, W)``, the filtered images.
     """
+    # Torch, not scipy.ndimage.uniform_filter: the images stay on the device (GPU) of the run.
     pad = kernel_size // 2
     height, width = images.shape[-2:]
     mode = "reflect" if pad < min(height, width) else "replicate"

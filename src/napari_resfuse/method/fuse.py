@@ -22,12 +22,21 @@ from ..options import FusionOptions
 from . import published_code
 from .backbones import FeatureNetwork, get_feature_network, resolve_device
 from .decompose import decompose
-from .inputs import prepare_pair, ycbcr_to_rgb
+from .inputs import as_array, prepare_pair, ycbcr_to_rgb
 from .levels import PUBLISHED_CODE_UNITS, level_taps
 from .tiling import DEFAULT_HALO, auto_tile, tiled_activities
 from .weights import activity, level_weights, max_select, smooth, upsample
 
-__all__ = ["STAGES", "FusionCancelled", "FusionResult", "Progress", "fuse", "iter_fuse"]
+__all__ = [
+    "STAGES",
+    "FusionCancelled",
+    "FusionResult",
+    "NonFiniteResultError",
+    "Progress",
+    "fuse",
+    "iter_fuse",
+    "run_with_progress",
+]
 
 #: The stages a run reports, in order; all but the first repeat per batch of planes.
 STAGES = ("load model", "decompose", "features", "weights", "reconstruct")
@@ -94,12 +103,29 @@ class FusionResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _options(options: FusionOptions | None, overrides: dict[str, Any]) -> FusionOptions:
-    if options is None:
-        return FusionOptions(**overrides)
-    if not isinstance(options, FusionOptions):
-        raise ValueError(f"options must be a FusionOptions, got {type(options).__name__}")
-    return options.replace(**overrides) if overrides else options
+class NonFiniteResultError(ValueError):
+    """A run produced NaN or infinite values; the message names the cause."""
+
+
+def run_with_progress(
+    generator: Generator[Any, None, Any], on_progress: Callable[[Any], Any] | None = None
+) -> Any:
+    """Run a progress generator to its end and return its return value.
+
+    Each yielded event is passed to ``on_progress`` (when given). If ``on_progress`` raises
+    (a cancel) or the run fails, the generator is closed, so its clean-up runs. This is the
+    loop behind :func:`fuse`, :func:`~napari_resfuse.save_lazy` and the progress bars.
+    """
+    try:
+        while True:
+            try:
+                event = next(generator)
+            except StopIteration as stop:
+                return stop.value
+            if on_progress is not None:
+                on_progress(event)
+    finally:
+        generator.close()
 
 
 class _Clock:
@@ -118,6 +144,42 @@ class _Clock:
 
     def timings(self) -> dict[str, float]:
         return {**self.totals, "total": time.perf_counter() - self.start}
+
+
+def _check_run(opts: FusionOptions, device: torch.device, size: tuple[int, int]) -> None:
+    """What the options alone cannot check: the device's precision and the image's size."""
+    if opts.precision == "float16" and device.type == "cpu":
+        raise ValueError(
+            "precision 'float16' is not supported on the CPU (no speed gain there, and deep "
+            "features overflow float16's range): use 'float32' or 'bfloat16' on the CPU"
+        )
+    limit = 2 * min(size) - 1
+    if opts.variant == "paper" and opts.kernel_size > limit:
+        raise ValueError(
+            f"kernel_size {opts.kernel_size} is too large for images of {size[0]} x {size[1]} "
+            f"px: at most {limit} (twice the shorter side, minus 1)"
+        )
+
+
+def _check_finite(
+    activities: list[torch.Tensor], opts: FusionOptions, network: FeatureNetwork
+) -> None:
+    """Non-finite features are an error that names the level and the likely cause."""
+    for name, act in zip(opts.layers, activities, strict=True):
+        if bool(torch.isfinite(act).all()):
+            continue
+        bad = "NaN" if bool(torch.isnan(act).any()) else "inf"
+        if opts.precision != "float32":
+            cause = (
+                f"the network's features overflowed in {opts.precision} on "
+                f"{network.device.type}: use precision='float32'"
+            )
+        else:
+            cause = (
+                f"the network's features exceed float32's range with these weights "
+                f"({network.weights_id})"
+            )
+        raise NonFiniteResultError(f"the features of level {name} contain {bad}: {cause}")
 
 
 def feature_activities(
@@ -210,9 +272,11 @@ def iter_fuse(
     Takes the same arguments as :func:`fuse`. Closing the generator (or not resuming it) stops
     the run between stages; the result is the generator's return value.
     """
-    opts = _options(options, overrides)
+    opts = FusionOptions.coerce(options, **overrides)
+    infrared, visible = as_array(infrared, "infrared"), as_array(visible, "visible")
     pair = prepare_pair(infrared, visible, opts.value_range)
     device = resolve_device(opts.device)
+    _check_run(opts, device, pair.infrared.shape[-2:])
     clock = _Clock(device)
     n_planes, height, width = pair.infrared.shape
     batch_size = opts.batch_size or (1 if device.type == "cpu" else 8)
@@ -258,6 +322,7 @@ def iter_fuse(
 
         tile = opts.tile or auto_tile(2 * b, height, width, device)
         activities, tile_used = _activities(network, details, opts, tile)  # eq. 4, 5
+        _check_finite(activities, opts, network)
         yield progress("features", start)
 
         if paper:  # eq. 6-10
@@ -288,6 +353,9 @@ def iter_fuse(
     if pair.chroma is not None and color == "ycbcr":
         fused = ycbcr_to_rgb(np.concatenate([fused[..., None], pair.chroma], axis=-1))
         fused = fused.astype(np.float32)
+    if not np.isfinite(fused).all():  # a safety net: finite features give a finite image
+        bad = "NaN" if np.isnan(fused).any() else "inf"
+        raise NonFiniteResultError(f"the fused image contains {bad} ({opts.precision} on {device})")
     shape = pair.spatial_shape
     out_shape = shape + fused.shape[3:]
     clock.lap("reconstruct")
@@ -368,7 +436,12 @@ def fuse(
     Raises
     ------
     ValueError
-        Bad inputs (shapes, sizes, NaN/inf, constant images, dtypes) or options.
+        Bad inputs (shapes, sizes, NaN/inf, constant images, dtypes) or options, including
+        ``precision="float16"`` on the CPU and a ``kernel_size`` of twice the image's shorter
+        side or more.
+    NonFiniteResultError
+        The features or the fused image are not finite (a ``ValueError`` naming the level and
+        the cause: an overflow of the autocast precision, or weights that overflow float32).
     FileNotFoundError
         A weights file that does not exist, or ImageNet weights neither cached nor downloadable
         (:class:`~napari_resfuse.WeightsNotAvailableError`).
@@ -381,11 +454,4 @@ def fuse(
     >>> result.fused.shape == ir.shape  # doctest: +SKIP
     True
     """
-    runner = iter_fuse(infrared, visible, options, **overrides)
-    while True:
-        try:
-            event = next(runner)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(event)
+    return run_with_progress(iter_fuse(infrared, visible, options, **overrides), progress)

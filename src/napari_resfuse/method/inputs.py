@@ -5,15 +5,20 @@ Everything here works on numpy arrays and never modifies its arguments.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 __all__ = [
     "MIN_SIDE",
     "PreparedPair",
+    "as_array",
+    "is_color",
     "prepare_pair",
     "rgb_to_ycbcr",
+    "spatial_shape",
     "to_unit_range",
     "ycbcr_to_rgb",
 ]
@@ -52,9 +57,34 @@ def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
     return centred @ _YCBCR_TO_RGB.T.astype(ycc.dtype)
 
 
-def _is_color(array: np.ndarray) -> bool:
-    # A last axis of 3 or 4 is colour: an image side is at least MIN_SIDE, so it cannot be a width.
-    return array.ndim >= 3 and array.shape[-1] in (3, 4)
+def is_color(shape: Sequence[int]) -> bool:
+    """Whether an array of this shape is colour: a last axis of 3 or 4 (an image side is at
+    least :data:`MIN_SIDE`, so it cannot be a width)."""
+    return len(shape) >= 3 and shape[-1] in (3, 4)
+
+
+def spatial_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    """The shape without its colour axis: ``(..., H, W)``."""
+    return tuple(shape[:-1]) if is_color(shape) else tuple(shape)
+
+
+def as_array(image: Any, name: str) -> np.ndarray:
+    """``image`` as a numpy array, never a copy when it already is one.
+
+    A torch tensor (one that requires grad, or on a GPU, included) is detached and copied to
+    the CPU; the caller's tensor is not changed.
+    """
+    if isinstance(image, np.ndarray):
+        return image
+    detach = getattr(image, "detach", None)
+    if callable(detach) and type(image).__module__.split(".")[0] == "torch":
+        return detach().cpu().numpy()
+    try:
+        return np.asarray(image)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(
+            f"{name} image could not be read as an array ({type(image).__name__}): {exc}"
+        ) from None
 
 
 def to_unit_range(
@@ -105,7 +135,7 @@ class PreparedPair:
 
 def _luminance_input(name: str, array: np.ndarray, value_range) -> tuple[np.ndarray, ...]:
     """Scale ``array`` to ``[0, 1]``; for RGB give its luminance and chroma."""
-    if _is_color(array):
+    if is_color(array.shape):
         if array.shape[-1] == 4:
             raise ValueError(
                 f"{name} image has 4 channels (RGBA, shape {array.shape}): drop the alpha "
@@ -129,8 +159,8 @@ def prepare_pair(infrared, visible, value_range=None) -> PreparedPair:
     value_range : pair of (low, high) or None
         Per-input value ranges (infrared, visible), see :func:`to_unit_range`.
     """
-    ir = np.asarray(infrared)
-    vis = np.asarray(visible)
+    ir = as_array(infrared, "infrared")
+    vis = as_array(visible, "visible")
     for name, array in (("infrared", ir), ("visible", vis)):
         if array.dtype == object or array.ndim < 2:
             raise ValueError(

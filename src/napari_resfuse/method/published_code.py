@@ -29,6 +29,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .weights import SMOOTHING_KERNEL
+
 __all__ = [
     "LOWPASS_LAMBDA",
     "LOWPASS_PAD",
@@ -80,8 +82,8 @@ def tikhonov_lowpass(
 def squared_activity(features: torch.Tensor) -> torch.Tensor:
     """``conv2(l1.^2, [1 2 1; 2 4 2; 1 2 1] / 16, 'same')``; ``(B, C, h, w) -> (B, 1, h, w)``."""
     l1 = features.float().abs().sum(dim=1, keepdim=True)
-    kernel = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16.0
-    kernel = kernel.to(l1.device, l1.dtype).view(1, 1, 3, 3)
+    kernel = torch.tensor(SMOOTHING_KERNEL, dtype=l1.dtype, device=l1.device) / 16.0
+    kernel = kernel.view(1, 1, 3, 3)
     return F.conv2d(l1.square(), kernel, padding=1)
 
 
