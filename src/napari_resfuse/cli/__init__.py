@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Sub-command modules, in the order ``resfuse --help`` lists them.
-_SUBCOMMANDS = ("fuse", "metrics", "compare", "batch")
+_SUBCOMMANDS = ("fuse", "register", "metrics", "compare", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ from ..io import (
 )
 from ..method.fuse import iter_fuse
 from ..options import BACKBONES, VARIANTS, FusionOptions
+from .register import add_registration_options, describe_alignment, registration_kwargs
 
 _DEFAULTS = FusionOptions.__dataclass_fields__  # one source of truth for the defaults
 
@@ -130,6 +131,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_fusion_options(p)
+    add_registration_options(p)
     p.set_defaults(func=run)
 
 
@@ -139,9 +141,9 @@ def _progress_bar(total: int, desc: str, quiet: bool):
     return tqdm(total=total, desc=desc, unit="pair", disable=quiet, file=sys.stderr)
 
 
-def _fuse_with_bar(ir, vis, options, quiet: bool, label: str):
+def _fuse_with_bar(ir, vis, options, quiet: bool, label: str, **registration):
     """Run the engine; a plane-level progress bar for stacks."""
-    runner = iter_fuse(ir, vis, options)
+    runner = iter_fuse(ir, vis, options, **registration)
     n_planes = int(np.prod(np.shape(ir)[:-2], dtype=int)) if np.ndim(ir) > 2 else 1
     bar = None
     if n_planes > 1 and not quiet:
@@ -205,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         bar = _progress_bar(len(pairs), "fusing", args.quiet)
         for stem, ir_path, vis_path in pairs:
             ir, vis = read_image(ir_path), read_image(vis_path)
-            result = _fuse_with_bar(ir, vis, options, True, stem)
+            result = _fuse_with_bar(ir, vis, options, True, stem, **registration_kwargs(args))
             dtype = output_dtype(ir.dtype, vis.dtype)
             write_result(
                 result,
@@ -219,7 +221,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"fused {len(pairs)} pairs into {out_dir}")
     else:
         ir, vis = read_image(args.infrared), read_image(args.visible)
-        result = _fuse_with_bar(ir, vis, options, args.quiet, args.infrared.name)
+        result = _fuse_with_bar(
+            ir, vis, options, args.quiet, args.infrared.name, **registration_kwargs(args)
+        )
         written = write_result(
             result,
             args.output,
@@ -228,6 +232,8 @@ def run(args: argparse.Namespace) -> int:
             args.intermediate_format,
         )
         print(f"wrote {written[0]}" + (f" and {len(written) - 1} maps" if len(written) > 1 else ""))
+        if "registration" in result.params:
+            print(describe_alignment(result.params["registration"]))
     if not result.params["pretrained"]:
         print(f"note: {result.params['warning']}", file=sys.stderr)
     return 0
