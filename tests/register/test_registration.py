@@ -302,3 +302,33 @@ def test_implausible_geometry_is_an_error_with_the_numbers():
     tiny = similarity(40.0, 0, (0, 0), (40, 60), (40, 60))
     with pytest.raises(RegistrationError, match="scale ratio of 40"):
         check_plausible(tiny)
+
+
+# -- the unaligned sample --------------------------------------------------------------------
+
+
+def test_unaligned_sample_is_the_bundled_scene_through_its_known_transform():
+    from napari_resfuse import load_sample
+    from napari_resfuse.sample import UNALIGNED_SHAPE, load_unaligned_sample
+
+    ir, vis, truth = load_unaligned_sample()
+    bundled_ir, bundled_vis = load_sample()
+    assert ir.shape == UNALIGNED_SHAPE and ir.dtype == np.uint8
+    np.testing.assert_array_equal(vis, bundled_vis)
+    assert truth.scale == pytest.approx(1 / 1.6) and truth.rotation == pytest.approx(5.0)
+    assert truth.overlap_smaller == pytest.approx(1.0, abs=1e-3)  # the IR view is inside
+    # Warped back onto the visible grid, the coarse infrared image matches the bundled one
+    # (up to the detail the coarser pixels lose).
+    back = truth.warp(ir)
+    r0, c0, r1, c1 = truth.overlap_box()
+    error = np.abs(back[r0:r1, c0:c1] - bundled_ir[r0:r1, c0:c1].astype(np.float32))
+    assert np.median(error) < 1.0 and error.mean() < 1.0
+    # A wrong transform (1 px off) matches clearly worse.
+    off = Registration(
+        truth.matrix + np.array([[0, 0, 1.0 / 1.6], [0, 0, 0], [0, 0, 0]]),
+        model="similarity",
+        infrared_shape=truth.infrared_shape,
+        visible_shape=truth.visible_shape,
+    )
+    off_error = np.abs(off.warp(ir)[r0:r1, c0:c1] - bundled_ir[r0:r1, c0:c1].astype(np.float32))
+    assert off_error.mean() > error.mean() * 1.5
