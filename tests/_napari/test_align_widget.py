@@ -144,3 +144,55 @@ def test_projective_is_shown_by_its_nearest_affine(viewer, align, unaligned, not
     np.testing.assert_allclose(
         ir.data_to_world(reg.to_infrared([centre])[0]), vis.data_to_world(centre), atol=0.5
     )
+
+
+FAST = {"weights": "random", "device": "cpu", "layers": ("conv1", "conv2_1", "conv3_1")}
+
+
+def test_fusing_aligned_layers_equals_fusing_with_the_registration(viewer, align, unaligned):
+    from napari_resfuse import fuse, fuse_layers
+
+    ir, vis = unaligned
+    ir_pts, vis_pts, _ = _truth_points()
+    reg = register_landmarks(ir_pts, vis_pts, infrared_shape=(128, 160), visible_shape=(240, 320))
+    align.apply(reg)
+    fused_layer = fuse_layers(viewer, ir, vis, **FAST)[0]
+    expected = fuse(ir.data, vis.data, registration=reg, crop=None, **FAST)
+    assert fused_layer.data.shape == (240, 320)
+    np.testing.assert_array_equal(fused_layer.data, expected.fused)
+    # The output sits on the visible layer's grid.
+    np.testing.assert_allclose(data_to_world(fused_layer), data_to_world(vis))
+
+
+def test_layers_with_equal_transforms_fuse_as_before(viewer):
+    from napari_resfuse import fuse, fuse_layers
+    from tests.conftest import textured_pair
+
+    ir, vis = textured_pair()
+    a = viewer.add_image(ir, name="ir", scale=(2, 2))
+    b = viewer.add_image(vis, name="vis", scale=(2, 2))
+    fused_layer = fuse_layers(viewer, a, b, **FAST)[0]
+    np.testing.assert_array_equal(fused_layer.data, fuse(ir, vis, **FAST).fused)
+    c = viewer.add_image(ir[:40], name="short ir", scale=(2, 2))
+    with pytest.raises(ValueError, match=r"differ in shape.*align them first"):
+        fuse_layers(viewer, c, b, **FAST)
+
+
+def test_same_shape_layers_with_a_registration_are_resampled(viewer, align):
+    from napari_resfuse import fuse, fuse_layers
+    from tests.conftest import textured_pair
+
+    ir, vis = textured_pair()
+    a = viewer.add_image(ir, name="ir")
+    b = viewer.add_image(vis, name="vis")
+    reg = Registration(
+        [[1, 0, 3.5], [0, 1, -2.0], [0, 0, 1]],
+        model="translation",
+        infrared_shape=ir.shape,
+        visible_shape=vis.shape,
+    )
+    align.infrared_layer.value, align.visible_layer.value = a, b
+    align.apply(reg)
+    fused_layer = fuse_layers(viewer, a, b, **FAST)[0]
+    expected = fuse(ir, vis, registration=reg, crop=None, **FAST)
+    np.testing.assert_array_equal(fused_layer.data, expected.fused)
