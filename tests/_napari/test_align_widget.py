@@ -196,3 +196,76 @@ def test_same_shape_layers_with_a_registration_are_resampled(viewer, align):
     fused_layer = fuse_layers(viewer, a, b, **FAST)[0]
     expected = fuse(ir, vis, registration=reg, crop=None, **FAST)
     np.testing.assert_array_equal(fused_layer.data, expected.fused)
+
+
+# --- the automatic path ------------------------------------------------------------------------
+
+
+def _corner_error(reg, truth):
+    """Largest distance (visible px) between where the two registrations put the infrared
+    frame's corners."""
+    h, w = truth.infrared_shape
+    corners = np.array([[0.0, 0.0], [0.0, w - 1.0], [h - 1.0, 0.0], [h - 1.0, w - 1.0]])
+    return float(np.abs(reg.to_visible(corners) - truth.to_visible(corners)).max())
+
+
+@pytest.fixture
+def inverted_crop(viewer):
+    """A visible layer and an infrared layer of inverted contrast that sees a crop of it:
+    visible pixel (r, c) shows infrared pixel (r - 20, c - 30)."""
+    from scipy import ndimage
+
+    noise = ndimage.gaussian_filter(np.random.default_rng(0).standard_normal((200, 240)), 3)
+    vis = ((noise - noise.min()) / np.ptp(noise) * 255).astype(np.uint8)
+    ir = (255 - vis[20:170, 30:220]).copy()
+    truth = Registration(
+        [[1, 0, -20.0], [0, 1, -30.0], [0, 0, 1]],
+        model="translation",
+        infrared_shape=ir.shape,
+        visible_shape=vis.shape,
+    )
+    vis_layer = viewer.add_image(vis, name="visible")
+    ir_layer = viewer.add_image(ir, name="infrared")
+    return ir_layer, vis_layer, truth
+
+
+def test_automatic_alignment_runs_in_a_worker_and_applies(qtbot, viewer, inverted_crop):
+    ir, vis, truth = inverted_crop
+    align = AlignWidget(viewer)
+    assert align.infrared_layer.value is ir and align.visible_layer.value is vis
+    shown = []
+    align.progress.changed.connect(shown.append)
+    align.model.value = "similarity"
+    with qtbot.waitSignal(align.run_finished, timeout=120_000):
+        worker = align.run()
+        assert worker is not None and align.is_running
+        assert align.align_button.text == "Cancel"
+    assert not align.is_running and align.align_button.text == "Align"
+    reg = align.registration
+    assert reg is not None and reg.method == "auto"
+    assert _corner_error(reg, truth) <= 1.0
+    assert ir.metadata["registration"]["method"] == "auto"
+    np.testing.assert_allclose(registration_from_layers(ir, vis).matrix, reg.matrix, atol=1e-6)
+    assert shown  # the estimator's progress reached the bar
+    assert "aligned (similarity, auto)" in align.status.value
+
+
+def test_cancelled_alignment_leaves_the_layers_alone(qtbot, viewer, align, unaligned):
+    ir, _ = unaligned
+    before = data_to_world(ir).copy()
+    with qtbot.waitSignal(align.run_finished, timeout=120_000):
+        align.run()
+        align.cancel()
+        assert align.align_button.text == "Cancelling…"
+    np.testing.assert_array_equal(data_to_world(ir), before)
+    assert "registration" not in ir.metadata
+    assert align.registration is None
+    assert align.status.value == "cancelled: the layers are unchanged"
+
+
+def test_a_second_run_is_refused_while_one_runs(qtbot, viewer, align, unaligned, notifications):
+    with qtbot.waitSignal(align.run_finished, timeout=120_000):
+        assert align.run() is not None
+        assert align.run() is None
+        align.cancel()
+    assert any("already running" in str(n.message) for n in notifications)

@@ -332,3 +332,23 @@ def test_unaligned_sample_is_the_bundled_scene_through_its_known_transform():
     )
     off_error = np.abs(off.warp(ir)[r0:r1, c0:c1] - bundled_ir[r0:r1, c0:c1].astype(np.float32))
     assert off_error.mean() > error.mean() * 1.5
+
+
+def test_register_end_to_end_on_an_inverted_crop_with_rgb_and_stacks():
+    """The glue around the estimator: RGB visible (luma), infrared stack (first plane), shapes,
+    info; the pair is easy (same scale), what is checked is the plumbing."""
+    from scipy import ndimage
+
+    noise = ndimage.gaussian_filter(np.random.default_rng(0).standard_normal((200, 240)), 3)
+    grey = ((noise - noise.min()) / np.ptp(noise) * 255).astype(np.uint8)
+    rgb = np.stack([grey, grey, grey], axis=-1)
+    ir = (255 - grey[20:170, 30:220]).astype(np.float32)
+    stack = np.stack([ir, np.zeros_like(ir)])  # the second plane is ignored
+    rgb_before, stack_before = rgb.copy(), stack.copy()
+    reg = register(stack, rgb, model="translation")
+    assert reg.method == "auto" and reg.info["converged"] is True
+    assert (reg.infrared_shape, reg.visible_shape) == ((150, 190), (200, 240))
+    np.testing.assert_allclose(reg.matrix, [[1, 0, -20], [0, 1, -30], [0, 0, 1]], atol=0.3)
+    assert reg.overlap == pytest.approx(150 * 190 / (200 * 240), abs=0.01)
+    np.testing.assert_array_equal(rgb, rgb_before)
+    np.testing.assert_array_equal(stack, stack_before)
