@@ -173,3 +173,36 @@ def test_errors_are_one_line(tmp_path, unaligned_files, capsys):
     code = main(["register", str(ir_path), str(vis_path), "-o", str(tmp_path / "r.txt")])
     assert code == 2 and "must be a .json file" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.fixture
+def inverted_crop_files(tmp_path):
+    """Visible noise texture and an inverted-contrast infrared crop of it: visible (r, c) sees
+    infrared (r - 20, c - 30)."""
+    from scipy import ndimage
+
+    noise = ndimage.gaussian_filter(np.random.default_rng(0).standard_normal((200, 240)), 3)
+    vis = ((noise - noise.min()) / np.ptp(noise) * 255).astype(np.uint8)
+    ir = (255 - vis[20:170, 30:220]).copy()
+    return write_image(tmp_path / "ir.png", ir), write_image(tmp_path / "vis.png", vis)
+
+
+def test_automatic_register_and_fuse_auto(tmp_path, inverted_crop_files, capsys):
+    ir_path, vis_path = inverted_crop_files
+    out = tmp_path / "rig.json"
+    assert (
+        main(["register", str(ir_path), str(vis_path), "-o", str(out), "--model", "similarity"])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "score:" in printed and "overlap:" in printed
+    assert "RMS residual" not in printed
+    reg = Registration.load(out)
+    assert reg.method == "auto" and reg.model == "similarity"
+    np.testing.assert_allclose(reg.matrix, [[1, 0, -20], [0, 1, -30], [0, 0, 1]], atol=0.3)
+    fused = tmp_path / "fused.png"
+    args = ["fuse", str(ir_path), str(vis_path), "-o", str(fused), "--registration", "auto"]
+    assert main([*args, *FAST]) == 0
+    assert "aligned (affine, auto)" in capsys.readouterr().out
+    height, width = read_image(fused).shape
+    assert abs(height - 150) <= 1 and abs(width - 190) <= 1  # the infrared frame, cropped

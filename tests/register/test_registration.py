@@ -352,3 +352,12 @@ def test_register_end_to_end_on_an_inverted_crop_with_rgb_and_stacks():
     assert reg.overlap == pytest.approx(150 * 190 / (200 * 240), abs=0.01)
     np.testing.assert_array_equal(rgb, rgb_before)
     np.testing.assert_array_equal(stack, stack_before)
+
+
+def test_register_stops_on_request():
+    from napari_resfuse.register import RegistrationCancelled
+
+    rng = np.random.default_rng(2)
+    img = rng.uniform(size=(64, 64))
+    with pytest.raises(RegistrationCancelled, match="stopped on request"):
+        register(img, img, should_stop=lambda: True)

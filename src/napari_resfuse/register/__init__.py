@@ -14,7 +14,14 @@ from __future__ import annotations
 from ._geometry import largest_rectangle
 from ._landmarks import MIN_POINTS, register_landmarks
 from ._register import MIN_OVERLAP, register
-from ._registration import FORMAT, MODELS, VERSION, Registration, RegistrationError
+from ._registration import (
+    FORMAT,
+    MODELS,
+    VERSION,
+    Registration,
+    RegistrationCancelled,
+    RegistrationError,
+)
 
 __all__ = [
     "FORMAT",
@@ -23,6 +30,7 @@ __all__ = [
     "MODELS",
     "VERSION",
     "Registration",
+    "RegistrationCancelled",
     "RegistrationError",
     "largest_rectangle",
     "register",

@@ -12,7 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from ._registration import Registration, RegistrationError, check_model
+from ._registration import (
+    Registration,
+    RegistrationCancelled,
+    RegistrationError,
+    check_model,
+)
 
 __all__ = ["MIN_OVERLAP", "MIN_SIDE", "grey_plane", "register"]
 
@@ -124,7 +129,8 @@ def register(
     progress : callable, optional
         Called by the estimator as it goes (see ``napari_resfuse.register._auto``).
     should_stop : callable, optional
-        Polled by the estimator; returning True stops it.
+        Polled by the estimator; returning True stops it with
+        :class:`RegistrationCancelled`.
     **settings
         Further settings of the estimator.
 
@@ -139,6 +145,8 @@ def register(
     ValueError
         Bad input (naming the image): wrong dimensions, NaN/inf, constant, smaller than
         16 px, or an unknown model.
+    RegistrationCancelled
+        ``should_stop`` returned True.
     RegistrationError
         The optimisation did not converge, or its result is implausible (overlap below
         ``min_overlap``, mirror image, non-square pixels, scale ratio beyond 16): the message
@@ -151,15 +159,22 @@ def register(
     vis = grey_plane("visible image", visible)
     from ._auto import estimate
 
-    found = estimate(
-        ir,
-        vis,
-        model=model,
-        scale_hint=scale_hint,
-        progress=progress,
-        should_stop=should_stop,
-        **settings,
-    )
+    try:
+        found = estimate(
+            ir,
+            vis,
+            model=model,
+            scale_hint=scale_hint,
+            progress=progress,
+            should_stop=should_stop,
+            **settings,
+        )
+    except Exception:
+        if should_stop is not None and should_stop():
+            raise RegistrationCancelled("automatic registration stopped on request") from None
+        raise
+    if should_stop is not None and should_stop():
+        raise RegistrationCancelled("automatic registration stopped on request")
     summary = f"score {found.score:.4g} ({found.metric}) after {found.iterations} iterations" + (
         f": {found.message}" if found.message else ""
     )

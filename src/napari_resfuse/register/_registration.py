@@ -20,7 +20,14 @@ import numpy as np
 
 from . import _geometry
 
-__all__ = ["FORMAT", "MODELS", "VERSION", "Registration", "RegistrationError"]
+__all__ = [
+    "FORMAT",
+    "MODELS",
+    "VERSION",
+    "Registration",
+    "RegistrationCancelled",
+    "RegistrationError",
+]
 
 #: The transformation models, from the most to the least constrained.
 MODELS = ("translation", "similarity", "affine", "projective")
@@ -39,6 +46,10 @@ _CONVENTION = (
 
 class RegistrationError(ValueError):
     """A registration failed, is implausible, or does not fit the images it is applied to."""
+
+
+class RegistrationCancelled(Exception):
+    """An automatic registration was stopped (``should_stop`` returned True); no result."""
 
 
 def check_model(model: str) -> str:
