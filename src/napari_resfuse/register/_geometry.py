@@ -102,12 +102,14 @@ def resample(
     order: int = 1,
     fill: float = 0.0,
     name: str = "image",
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """Resample ``image`` (source grid) onto the target grid, plane by plane.
 
     ``image`` is ``(..., H, W)`` or colour ``(..., H, W, C)`` with ``(H, W) == source_shape``.
     The result is float64 for a float64 image, else float32, with ``fill`` outside the source
-    frame. The input is never modified.
+    frame (``mask``: the target pixels inside it, if already known). The input is never
+    modified.
     """
     array = np.asarray(image)
     src = tuple(int(s) for s in source_shape)
@@ -132,7 +134,8 @@ def resample(
     out = np.empty((flat.shape[0], *target), dtype=dtype)
     for k, plane in enumerate(flat):
         out[k] = _resample_plane(plane, matrix, target, order, dtype)
-    mask = valid_mask(matrix, src, target)
+    if mask is None:
+        mask = valid_mask(matrix, src, target)
     out[:, ~mask] = fill
     out = out.reshape((*lead, *target))
     return np.moveaxis(out, 0, -1) if colour else out[0]

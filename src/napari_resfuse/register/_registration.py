@@ -314,6 +314,7 @@ class Registration:
             order=order,
             fill=fill,
             name="infrared image",
+            mask=self.valid,
         )
 
     def warp_visible(self, visible, *, order: int = 1, fill: float = 0.0) -> np.ndarray:
@@ -328,6 +329,7 @@ class Registration:
             order=order,
             fill=fill,
             name="visible image",
+            mask=self.valid_infrared,
         )
 
     # -- files -------------------------------------------------------------------------------
