@@ -155,3 +155,13 @@ def test_bad_arguments_and_inputs_untouched(pair):
     fuse(ir, vis, registration=shift(1.5, 2.5, ir.shape, vis.shape), crop=None, **FAST)
     np.testing.assert_array_equal(ir, ir_copy)
     np.testing.assert_array_equal(vis, vis_copy)
+
+
+def test_a_cubic_stack_is_not_taken_for_colour():
+    from napari_resfuse.register._apply import align_pair
+
+    cube = np.random.default_rng(0).uniform(size=(40, 40, 40)).astype(np.float32)
+    aligned = align_pair(cube, cube, shift(2, 3, (40, 40), (40, 40)))
+    assert aligned.infrared.shape == aligned.visible.shape == (40, 38, 37)
+    np.testing.assert_array_equal(aligned.visible, cube[:, :38, :37])
+    np.testing.assert_array_equal(aligned.infrared, cube[:, 2:, 3:])

@@ -361,3 +361,9 @@ def test_register_stops_on_request():
     img = rng.uniform(size=(64, 64))
     with pytest.raises(RegistrationCancelled, match="stopped on request"):
         register(img, img, should_stop=lambda: True)
+
+
+def test_large_translations_and_scale_ratios_are_valid_matrices():
+    # A 4000 x 3000 visible frame seen by a camera with 16 times coarser pixels, far off.
+    reg = Registration([[1 / 16, 0, -4000.0], [0, 1 / 16, 3500.0], [0, 0, 1]])
+    assert reg.scale == pytest.approx(1 / 16)

@@ -37,7 +37,10 @@ class AlignedPair:
 
 
 def _is_colour(array: np.ndarray, shape) -> bool:
-    return array.ndim >= 3 and tuple(array.shape[-3:-1]) == tuple(shape)
+    """Whether ``array`` is ``(..., H, W, C)`` colour with ``(H, W) == shape``."""
+    return (
+        array.ndim >= 3 and array.shape[-1] in (3, 4) and tuple(array.shape[-3:-1]) == tuple(shape)
+    )
 
 
 def _spatial(name: str, array: np.ndarray) -> tuple[int, int]:

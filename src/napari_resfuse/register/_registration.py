@@ -81,7 +81,10 @@ def _matrix(value) -> np.ndarray:
         raise ValueError(f"matrix must be 3 x 3 (or 2 x 3 affine), got shape {matrix.shape}")
     if not np.isfinite(matrix).all():
         raise ValueError(f"matrix has non-finite entries: {matrix.tolist()}")
-    if matrix[2, 2] == 0 or abs(np.linalg.det(matrix)) < 1e-12 * max(1.0, abs(matrix).max()) ** 3:
+    # |det| against Hadamard's bound (the product of the row norms): scale-free per row, so
+    # large translations or scale ratios do not count as "nearly singular".
+    bound = float(np.prod(np.linalg.norm(matrix, axis=1)))
+    if matrix[2, 2] == 0 or bound == 0 or abs(np.linalg.det(matrix)) <= 1e-14 * bound:
         raise ValueError(f"matrix is not invertible: {matrix.tolist()}")
     matrix = matrix / matrix[2, 2]
     matrix.setflags(write=False)
