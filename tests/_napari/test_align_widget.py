@@ -269,3 +269,25 @@ def test_a_second_run_is_refused_while_one_runs(qtbot, viewer, align, unaligned,
         assert align.run() is None
         align.cancel()
     assert any("already running" in str(n.message) for n in notifications)
+
+
+def test_the_fusion_widget_fuses_the_aligned_pair_with_no_extra_step(
+    qtbot, viewer, align, unaligned
+):
+    from napari_resfuse import fuse
+
+    from .conftest import WIDGET, wait_for_run
+
+    ir, vis = unaligned
+    ir_pts, vis_pts, _ = _truth_points()
+    reg = register_landmarks(ir_pts, vis_pts, infrared_shape=(128, 160), visible_shape=(240, 320))
+    align.apply(reg)
+    _dock, fusion = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    fusion.infrared_layer.value, fusion.visible_layer.value = ir, vis
+    fusion.set_options(**FAST)
+    assert fusion.run() is not None
+    wait_for_run(qtbot, fusion)
+    fused = fusion.last_layers[0]
+    expected = fuse(ir.data, vis.data, registration=reg, crop=None, **FAST)
+    np.testing.assert_array_equal(fused.data, expected.fused)
+    np.testing.assert_allclose(data_to_world(fused), data_to_world(vis))
