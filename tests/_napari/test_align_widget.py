@@ -291,3 +291,14 @@ def test_the_fusion_widget_fuses_the_aligned_pair_with_no_extra_step(
     expected = fuse(ir.data, vis.data, registration=reg, crop=None, **FAST)
     np.testing.assert_array_equal(fused.data, expected.fused)
     np.testing.assert_allclose(data_to_world(fused), data_to_world(vis))
+
+
+def test_adding_a_landmark_hands_over_to_the_other_layer(viewer, align, unaligned):
+    align.mode.value = "Landmarks"
+    lm_ir, lm_vis = align.add_landmark_layers()
+    assert viewer.layers.selection.active is lm_ir and lm_ir.mode == "add"
+    lm_ir.add([10.0, 20.0])
+    assert viewer.layers.selection.active is lm_vis and lm_vis.mode == "add"
+    lm_vis.add([30.0, 40.0])
+    assert viewer.layers.selection.active is lm_ir
+    assert list(lm_ir.features["index"]) == [1] and list(lm_vis.features["index"]) == [1]

@@ -344,6 +344,20 @@ class AlignWidget(WorkerRunner, Container):
             return  # before the change (adding, changing, removing): wait for its end
         self._number_points()
         self.update_residuals()
+        if action is not None and str(getattr(action, "value", action)) == "added":
+            self._hand_over(getattr(event, "source", None))
+
+    def _hand_over(self, source) -> None:
+        """After a point is added to one landmark layer, make the other one active (in add
+        mode) unless it still lacks points: the user clicks the same feature there next, then
+        the next pair starts."""
+        if self._points is None or source is None:
+            return
+        ir_layer, vis_layer = self._points
+        other = vis_layer if source is ir_layer else ir_layer if source is vis_layer else None
+        if other is not None and len(source.data) >= len(other.data):
+            self._viewer.layers.selection.active = other
+            other.mode = "add"
 
     def landmark_points(self) -> tuple[np.ndarray, np.ndarray]:
         """The current ``(infrared, visible)`` landmark points in pixel ``(row, col)``."""
