@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["SAMPLE_FILES", "load_sample", "make_sample_pair"]
+__all__ = [
+    "SAMPLE_FILES",
+    "UNALIGNED_SHAPE",
+    "load_sample",
+    "load_unaligned_sample",
+    "make_sample_pair",
+    "unaligned_matrix",
+]
 
 SAMPLE_FILES = ("sample_infrared.png", "sample_visible.png")
 _SHAPE = (240, 320)
@@ -81,6 +88,69 @@ def load_sample() -> tuple[np.ndarray, np.ndarray]:
 
     folder = resources.files("napari_resfuse") / "data"
     return tuple(np.asarray(iio.imread(folder / name)) for name in SAMPLE_FILES)
+
+
+#: The infrared image of the unaligned sample: a camera with fewer, larger pixels.
+UNALIGNED_SHAPE = (128, 160)
+# How the unaligned sample's infrared camera sees the scene: 1.6 visible px per infrared px,
+# rotated by 5 degrees about the frame's centre, and shifted (visible px).
+_UNALIGNED_SCALE = 1.6
+_UNALIGNED_DEGREES = 5.0
+_UNALIGNED_SHIFT = (-6.0, 9.0)
+
+
+def unaligned_matrix() -> np.ndarray:
+    """The known registration of the unaligned sample (visible pixel → infrared pixel).
+
+    The infrared frame's centre sits at the visible frame's centre plus ``(-6, 9)`` px; one
+    infrared pixel spans 1.6 visible pixels; the infrared image is rotated by 5° (counter-
+    clockwise as displayed) relative to the visible one.
+    """
+    t = np.deg2rad(_UNALIGNED_DEGREES)
+    # infrared → visible: rotate and scale about the infrared centre, then place it.
+    rot = _UNALIGNED_SCALE * np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    ir_centre = (np.array(UNALIGNED_SHAPE, dtype=np.float64) - 1) / 2
+    vis_centre = (np.array(_SHAPE, dtype=np.float64) - 1) / 2 + _UNALIGNED_SHIFT
+    forward = np.eye(3)
+    forward[:2, :2] = rot
+    forward[:2, 2] = vis_centre - rot @ ir_centre
+    return np.linalg.inv(forward)
+
+
+def load_unaligned_sample():
+    """The bundled pair as a rig without registration would give it: ``(infrared, visible,
+    registration)``.
+
+    The visible image is the bundled one (240 × 320); the infrared image (128 × 160
+    ``uint8``) is the bundled infrared scene seen by a coarser camera, rotated by 5° and
+    shifted (see :func:`unaligned_matrix`), made by resampling the bundled infrared image
+    (Gaussian anti-aliasing, cubic interpolation). ``registration`` is the known truth, a
+    :class:`~napari_resfuse.register.Registration` (``model="similarity"``).
+    """
+    from .register import Registration
+
+    infrared, visible = load_sample()
+    truth = Registration(
+        unaligned_matrix(),
+        model="similarity",
+        infrared_shape=UNALIGNED_SHAPE,
+        visible_shape=visible.shape,
+        method="matrix",
+        info={"source": "the known transform of the unaligned sample"},
+    )
+    sigma = 0.5 * np.sqrt(_UNALIGNED_SCALE**2 - 1.0)  # anti-aliasing for the coarser pixels
+    smooth = ndimage.gaussian_filter(infrared.astype(np.float64), sigma, mode="nearest")
+    back = np.linalg.inv(truth.matrix)  # infrared pixel → visible pixel
+    coarse = ndimage.affine_transform(
+        smooth,
+        back[:2, :2],
+        offset=back[:2, 2],
+        output_shape=UNALIGNED_SHAPE,
+        order=3,
+        mode="nearest",
+    )
+    infrared_unaligned = np.round(np.clip(coarse, 0, 255)).astype(np.uint8)
+    return infrared_unaligned, visible, truth
 
 
 def _write_sample_files(folder: Path) -> None:

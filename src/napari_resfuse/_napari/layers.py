@@ -74,6 +74,10 @@ class FusionJob:
         The run's options, with ``value_range`` taken from the layers (see :func:`prepare_job`).
     names : (str, str)
         The layers' names when the job was made; the outputs are named from them.
+    registration : Registration or None
+        When the layers' world transforms differ (an aligned pair of different grids): how
+        they overlay; ``infrared`` is then resampled onto the visible layer's grid and the
+        outputs take the visible layer's transform.
     """
 
     infrared_layer: Image
@@ -82,6 +86,7 @@ class FusionJob:
     visible: np.ndarray
     options: FusionOptions
     names: tuple[str, str]
+    registration: Any = None  # set when the layers' transforms differ: both on the visible grid
 
 
 def output_names(infrared: str, visible: str) -> dict[str, tuple[str, ...]]:
@@ -143,11 +148,12 @@ def _resolve_pair(
     ir_layer = _resolve_layer(viewer, infrared, "infrared")
     vis_layer = _resolve_layer(viewer, visible, "visible")
     ir_shape, vis_shape = _spatial_shape(ir_layer), _spatial_shape(vis_layer)
-    if ir_shape != vis_shape:
+    if ir_shape != vis_shape and _layer_registration(ir_layer, vis_layer) is None:
         raise ValueError(
             f"layers {ir_layer.name!r} (infrared, shape {ir_shape}) and {vis_layer.name!r} "
             f"(visible, shape {vis_shape}{', RGB' if vis_layer.rgb else ''}) differ in shape: "
-            "pick two layers with the same height, width and number of planes"
+            "pick two layers with the same height, width and number of planes, or align them "
+            "first ('Align infrared to visible')"
         )
     opts = options if options is not None else FusionOptions()
     if not isinstance(opts, FusionOptions):
@@ -201,6 +207,15 @@ def prepare_job(
             _layer_value_range(vis_layer, vis_data.dtype, "visible"),
         )
         opts = opts.replace(value_range=ranges)
+    registration = _layer_registration(ir_layer, vis_layer)
+    if registration is not None:  # the layers' transforms overlay them: use the visible grid
+        from ..register._apply import align_pair
+
+        aligned = align_pair(
+            ir_data, vis_data, registration, crop=None, value_range=opts.value_range
+        )
+        ir_data, vis_data = aligned.infrared, aligned.visible
+        opts = opts.replace(value_range=aligned.value_range)
     return FusionJob(
         infrared_layer=ir_layer,
         visible_layer=vis_layer,
@@ -208,7 +223,14 @@ def prepare_job(
         visible=vis_data,
         options=opts,
         names=(ir_layer.name, vis_layer.name),
+        registration=registration,
     )
+
+
+def _layer_registration(ir_layer, vis_layer):
+    from ._alignment import layer_registration
+
+    return layer_registration(ir_layer, vis_layer)
 
 
 def _check_outputs(outputs: Iterable[str]) -> tuple[str, ...]:
@@ -286,8 +308,9 @@ def result_layer_data(
     kinds = _check_outputs(outputs)
     ir_name, vis_name = job.names
     names = output_names(ir_name, vis_name)
-    transform = _transform(job.infrared_layer)
-    spatial_ndim = len(_spatial_shape(job.infrared_layer))
+    grid_layer = job.infrared_layer if job.registration is None else job.visible_layer
+    transform = _transform(grid_layer)
+    spatial_ndim = len(_spatial_shape(grid_layer))
 
     def meta(kind: str, name: str, source: str | None, **extra: Any) -> dict[str, Any]:
         marker = {
@@ -332,7 +355,7 @@ def result_layer_data(
             out.append((result.detail[k], kwargs, "image"))
     if "weights" in kinds:
         levels = [*result.levels, "max"]
-        level_transform = _transform(job.infrared_layer, extra_leading_axis="level")
+        level_transform = _transform(grid_layer, extra_leading_axis="level")
         for (source, k), name in zip(sources, names["weights"], strict=True):
             stack = np.concatenate([result.level_weights[k], result.weights[k][None]])
             kwargs = {"name": name, "colormap": _WEIGHTS_COLORMAP, "contrast_limits": (0.0, 1.0)}

@@ -17,7 +17,7 @@ import sys
 import warnings
 
 # Sub-command modules, in the order ``resfuse --help`` lists them.
-_SUBCOMMANDS = ("fuse", "metrics", "compare", "batch")
+_SUBCOMMANDS = ("fuse", "register", "metrics", "compare", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ from ..method.fuse import iter_fuse
 from ..options import FusionOptions
 from . import report_failures
 from ._options import add_fusion_options, options_from_args
+from .register import add_registration_options, describe_alignment, registration_kwargs
 
 __all__ = ["add_fusion_options", "options_from_args", "register", "run", "write_result"]
 
@@ -57,6 +58,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_fusion_options(p)
+    add_registration_options(p)
     p.set_defaults(func=run)
 
 
@@ -66,9 +68,9 @@ def _progress_bar(total: int, desc: str, quiet: bool):
     return tqdm(total=total, desc=desc, unit="pair", disable=quiet, file=sys.stderr)
 
 
-def _fuse_with_bar(ir, vis, options, quiet: bool, label: str):
+def _fuse_with_bar(ir, vis, options, quiet: bool, label: str, **registration):
     """Run the engine; a plane-level progress bar for stacks."""
-    runner = iter_fuse(ir, vis, options)
+    runner = iter_fuse(ir, vis, options, **registration)
     n_planes = int(np.prod(np.shape(ir)[:-2], dtype=int)) if np.ndim(ir) > 2 else 1
     bar = None
     if n_planes > 1 and not quiet:
@@ -102,11 +104,15 @@ def _run_files(args: argparse.Namespace, options: FusionOptions) -> int:
     for folder in (args.output.parent, args.save_intermediates):
         if folder is not None:
             check_writable_folder(folder)
-    result = _fuse_with_bar(ir, vis, options, args.quiet, args.infrared.name)
+    result = _fuse_with_bar(
+        ir, vis, options, args.quiet, args.infrared.name, **registration_kwargs(args)
+    )
     written = write_result(
         result, args.output, dtype, args.save_intermediates, args.intermediate_format
     )
     print(f"wrote {written[0]}" + (f" and {len(written) - 1} maps" if len(written) > 1 else ""))
+    if "registration" in result.params:
+        print(describe_alignment(result.params["registration"]))
     _note_random(result)
     return 0
 
@@ -129,7 +135,7 @@ def _run_folders(args: argparse.Namespace, options: FusionOptions) -> int:
             dtype = output_dtype(ir.dtype, vis.dtype)
             out_path = out_dir / output_name(name, ir_path, dtype)
             check_not_inputs(out_path, (ir_path, vis_path))
-            result = _fuse_with_bar(ir, vis, options, True, name)
+            result = _fuse_with_bar(ir, vis, options, True, name, **registration_kwargs(args))
         except (ValueError, FileNotFoundError) as exc:  # this pair only: go on
             failed[name] = str(exc)
         else:

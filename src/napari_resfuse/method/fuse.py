@@ -87,6 +87,9 @@ class FusionResult:
         input shapes, dtypes and value ranges, package version: enough to reproduce the run.
     timings : dict
         Seconds per stage (summed over batches) and in total.
+    valid : ndarray or None
+        With a registration and ``crop=None``: ``(H, W)`` bool, where both images see the scene
+        (elsewhere one image was filled in, see :func:`fuse`); otherwise None.
     """
 
     fused: np.ndarray
@@ -101,6 +104,7 @@ class FusionResult:
     levels: tuple[str, ...]
     params: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    valid: np.ndarray | None = None
 
 
 class NonFiniteResultError(ValueError):
@@ -265,7 +269,14 @@ def _published_detail_fusion(
 
 
 def iter_fuse(
-    infrared, visible, options: FusionOptions | None = None, **overrides: Any
+    infrared,
+    visible,
+    options: FusionOptions | None = None,
+    *,
+    registration=None,
+    grid: str = "visible",
+    crop: str | None = "overlap",
+    **overrides: Any,
 ) -> Generator[Progress, None, FusionResult]:
     """Fuse an infrared and a visible image, yielding progress after each stage.
 
@@ -274,6 +285,15 @@ def iter_fuse(
     """
     opts = FusionOptions.coerce(options, **overrides)
     infrared, visible = as_array(infrared, "infrared"), as_array(visible, "visible")
+    aligned = None
+    if registration is not None:  # put both images on one grid first (napari_resfuse.register)
+        from ..register._apply import align_pair
+
+        aligned = align_pair(
+            infrared, visible, registration, grid=grid, crop=crop, value_range=opts.value_range
+        )
+        infrared, visible = aligned.infrared, aligned.visible
+        opts = opts.replace(value_range=aligned.value_range)
     pair = prepare_pair(infrared, visible, opts.value_range)
     device = resolve_device(opts.device)
     _check_run(opts, device, pair.infrared.shape[-2:])
@@ -373,8 +393,10 @@ def iter_fuse(
         params={
             **_params(opts, network, infrared, visible, pair, tile_used),
             "batch_size_used": batch_size,
+            **({} if aligned is None else {"registration": aligned.params}),
         },
         timings=clock.timings(),
+        valid=None if aligned is None else aligned.valid,
     )
 
 
@@ -414,6 +436,9 @@ def fuse(
     options: FusionOptions | None = None,
     *,
     progress: Callable[[Progress], Any] | None = None,
+    registration=None,
+    grid: str = "visible",
+    crop: str | None = "overlap",
     **overrides: Any,
 ) -> FusionResult:
     """Fuse an infrared and a visible image (Zhang et al. 2022; METHOD.md).
@@ -428,6 +453,22 @@ def fuse(
         :class:`~napari_resfuse.FusionOptions` for each option and its default).
     progress : callable, optional
         Called with a :class:`Progress` after each stage.
+    registration : None, "auto", Registration or path, optional
+        For a pair that is not pixel-aligned (any two shapes): ``"auto"`` registers it with
+        :func:`napari_resfuse.register.register` (on the first plane of a stack), a
+        :class:`~napari_resfuse.register.Registration` or a registration file is applied as
+        is (one matrix for every plane of a stack). The images are then resampled onto one
+        grid (bilinear) before fusing; ``params["registration"]`` records how.
+    grid : {"visible", "infrared"}
+        With a registration: fuse on the visible grid (the infrared image is warped), or on
+        the infrared grid (the visible image is warped; cheaper for large visible frames).
+    crop : {"overlap", None}
+        With a registration: crop both images to the largest axis-aligned rectangle inside
+        their overlap (its top-left corner on the chosen grid is
+        ``params["registration"]["crop_offset"]``), or keep the whole frame (None): outside
+        the overlap the warped image then takes the other image's grey values (rescaled to
+        its own value range), so the fused image there is the image that sees it, and
+        ``result.valid`` marks the overlap.
 
     Returns
     -------
@@ -454,4 +495,9 @@ def fuse(
     >>> result.fused.shape == ir.shape  # doctest: +SKIP
     True
     """
-    return run_with_progress(iter_fuse(infrared, visible, options, **overrides), progress)
+    return run_with_progress(
+        iter_fuse(
+            infrared, visible, options, registration=registration, grid=grid, crop=crop, **overrides
+        ),
+        progress,
+    )
