@@ -186,18 +186,36 @@ def test_folder_mode_reports_unmatched_pairs_as_failed_items(tmp_path, capsys):
     iio.imwrite(tmp_path / "fused" / "a.png", average)
     iio.imwrite(tmp_path / "vis" / "c.png", vis)
     argv = ["--ir", str(tmp_path / "ir"), "--vis", str(tmp_path / "vis"), "--names", "std"]
+    table = [
+        "--csv", str(tmp_path / "t.csv"), "--json", str(tmp_path / "t.json"), "--quiet"
+    ]  # fmt: skip
 
-    code = main(["metrics", *argv, "--fused", str(tmp_path / "fused"), "--quiet"])
+    code = main(["metrics", *argv, "--fused", str(tmp_path / "fused"), *table])
     assert code == 1  # measured what pairs, reported the rest: never dropped silently
     captured = capsys.readouterr()
-    assert "Mean over 3 pairs" in captured.out
-    err = captured.err.splitlines()
-    assert err[0] == "2 of 3 items failed (NaN in the table; the means use the other pairs):"
-    assert err[1] == (
-        f"  pair b, method fused: --fused {tmp_path / 'fused'}: no fused image named 'b' "
-        "(pairs are matched by file name without extension)"
-    )
-    assert err[2].startswith("  pair c, method fused: --ir: no infrared image named 'c'")
+    assert "Mean over 2 pairs" in captured.out  # a, b: c has no infrared image
+    assert "1 of 2 items failed" in captured.out and "1 image without a partner" in captured.out
+    err = [line for line in captured.err.splitlines() if line.startswith("resfuse metrics:")]
+    assert err == [
+        f"resfuse metrics: failed b / fused: --fused {tmp_path / 'fused'}: no fused image named "
+        "'b' (pairs are matched by file name without extension)",
+        # The same wording as resfuse fuse, compare and batch (io.Pairs.unmatched_items).
+        "resfuse metrics: failed vis/c.png: no infrared image named 'c' (pairs are matched by "
+        "file name without extension)",
+    ]
+    # The CSV and JSON list the unmatched image too (NaN, its error), in natural order.
+    rows = _read_csv(tmp_path / "t.csv")
+    assert [(r["pair"], r["method"]) for r in rows] == [
+        ("a", "fused"), ("b", "fused"), ("c", "fused"), ("mean", "fused")
+    ]  # fmt: skip
+    assert rows[2]["error"].startswith("no infrared image named 'c'")
+    assert math.isnan(float(rows[2]["std"]))
+    assert float(rows[3]["std"]) == float(rows[0]["std"])  # the mean uses the measured pair
+    document = json.loads((tmp_path / "t.json").read_text())
+    assert [(f["pair"], f["method"]) for f in document["failed"]] == [
+        ("b", "fused"), ("c", "fused")
+    ]  # fmt: skip
+    assert document["failed"][1]["error"].startswith("no infrared image named 'c'")
 
     err = _error(capsys, [*argv, "--fused", str(tmp_path / "missing")])
     assert "--fused: no such folder" in err
@@ -205,7 +223,7 @@ def test_folder_mode_reports_unmatched_pairs_as_failed_items(tmp_path, capsys):
     iio.imwrite(tmp_path / "other" / "z.png", vis)
     err = _error(capsys, ["--ir", str(tmp_path / "ir"), "--vis", str(tmp_path / "other"),
                           "--fused", str(tmp_path / "fused")])  # fmt: skip
-    assert "have no file names in common" in err
+    assert "no infrared and visible images pair" in err and "matched by file name" in err
 
 
 def test_quiet_folder_mode_has_no_progress_bar(tmp_path, capsys):
@@ -253,13 +271,14 @@ def test_folder_mode_goes_on_past_failed_items_and_reports_them(tmp_path, capsys
     assert code == 1  # some items failed; all the others were measured
     captured = capsys.readouterr()
     assert "Mean over 3 pairs" in captured.out
+    assert "5 of 6 items failed" in captured.out
     err = captured.err.splitlines()
-    assert err[-6] == "5 of 6 items failed (NaN in the table; the means use the other pairs):"
-    assert err[-5].startswith("  pair a, method copy: scd is undefined")
-    assert err[-4].startswith("  pair b, method avg: --fused: cannot read")
-    assert err[-3].startswith("  pair b, method copy: scd is undefined")
-    assert err[-2].startswith("  pair c, method avg: infrared and fused must have the same shape")
-    assert err[-1].startswith("  pair c, method copy: scd is undefined")
+    prefix = "resfuse metrics: failed "
+    assert err[-5].startswith(f"{prefix}a / copy: scd is undefined")
+    assert err[-4].startswith(f"{prefix}b / avg: --fused: cannot read")
+    assert err[-3].startswith(f"{prefix}b / copy: scd is undefined")
+    assert err[-2].startswith(f"{prefix}c / avg: infrared and fused must have the same shape")
+    assert err[-1].startswith(f"{prefix}c / copy: scd is undefined")
 
     rows = _read_csv(tmp_path / "t.csv")
     assert list(rows[0]) == ["pair", "method", *names, "error"]

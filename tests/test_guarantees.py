@@ -66,8 +66,7 @@ def test_fuse_metrics_compare_and_batch_pair_one_folder_identically(tmp_path, ca
         compared = [r["pair"] for r in csv.DictReader(handle) if r["pair"] != "mean"]
     assert compared == expected
 
-    # resfuse metrics: its own folder pairing until it switches to io.find_pairs (the metrics
-    # module's owner does that); it must already agree on this folder.
+    # resfuse metrics pairs --ir/--vis with io.find_pairs too.
     table = tmp_path / "metrics.csv"
     argv = [
         "metrics",

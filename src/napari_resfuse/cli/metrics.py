@@ -5,33 +5,37 @@ Two modes, chosen by what ``--ir`` and ``--vis`` name:
 * files: one infrared/visible pair and one or more fused images of it
   (``resfuse metrics --ir IR.png --vis VIS.png --fused a.png b.png``); each fused image is a
   method, named after its file;
-* folders: pairs matched by file name without extension (natural order) across the infrared
-  folder, the visible folder and one or more fused folders (``--fused out/cbf out/ours``),
-  each fused folder a method named after the folder; a progress bar runs over the images.
+* folders: the pairs of the infrared and visible folders, found by
+  :func:`napari_resfuse.io.find_pairs` like every command (matched by file name without
+  extension, natural order), and one or more fused folders (``--fused out/cbf out/ours``), each
+  fused folder a method named after the folder; a progress bar runs over the images.
 
 The table printed holds one column per method (the means over all pairs in folder mode, with
 ``--per-pair`` each pair too); ``--csv``, ``--json`` and ``--markdown`` save every row, one per
 pair and method plus each method's mean.
 
 In folder mode an item (a pair and a method) that cannot be measured (an image missing from a
-folder or unreadable, shapes that differ, a metric undefined on it) does not stop the run: its
-missing values are NaN, the means use the other pairs, the failed items are listed at the end
-(and marked in the CSV's ``error`` column and the JSON's ``failed`` list), and the exit code is
-1. Usage and input errors found before any metric runs (a missing folder, folders without a
-single pair in common) exit with 2.
+fused folder or unreadable, shapes that differ, a metric undefined on it) does not stop the run:
+its missing values are NaN, the means use the other pairs, the failed items are listed at the
+end (``resfuse metrics: failed PAIR / METHOD: reason``, the shared report of every command) and
+marked in the CSV's ``error`` column and the JSON's ``failed`` list; the exit code is 1. An
+infrared or visible image without a partner is reported the same way as under ``resfuse fuse``
+(``failed ir/c.png: no visible image named 'c' ...``) and gets NaN rows with that error in the
+CSV/JSON, so nothing is dropped silently. Usage and input errors found before any metric runs
+(a missing folder, folders without a single pair in common) exit with 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from napari_resfuse.io import IMAGE_SUFFIXES, read_image
+from napari_resfuse.io import IMAGE_SUFFIXES, find_pairs, image_files, natural_key, read_image
 from napari_resfuse.metrics.table import (
     ERROR_KEY,
     MEAN_PAIR,
@@ -43,6 +47,8 @@ from napari_resfuse.metrics.table import (
     write_json,
     write_markdown,
 )
+
+from . import report_failures
 
 __all__ = ["register", "run"]
 
@@ -117,8 +123,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--digits must be 0 or more, got {args.digits}")
 
     folders = args.ir.is_dir() or args.vis.is_dir()
+    unmatched: dict[str, str] = {}
     if folders:
-        pairs, methods, jobs = _folder_jobs(args.ir, args.vis, args.fused)
+        pairs, methods, jobs, unmatched = _folder_jobs(args.ir, args.vis, args.fused)
     else:
         pairs, methods, jobs = _file_jobs(args.ir, args.vis, args.fused)
 
@@ -134,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     rows = metrics_table(jobs, names=args.names, on_error="record" if folders else "raise")
+    failed = {f"{row['pair']} / {row['method']}": row[ERROR_KEY] for row in failed_rows(rows)}
+    rows = _with_unmatched_rows(rows, unmatched, methods)
 
     if len(pairs) == 1:
         print(f"Pair {pairs[0]} ({args.ir}, {args.vis})")
@@ -148,27 +157,40 @@ def run(args: argparse.Namespace) -> int:
         print(format_text(rows, pair=MEAN_PAIR, digits=args.digits))
     if len(methods) > 1:
         print("(* best value of each metric)")
+    notes = []
+    if failed:
+        total = len(pairs) * len(methods)
+        notes.append(f"{len(failed)} of {total} items failed (NaN; the means use the others)")
+    if unmatched:
+        notes.append(f"{len(unmatched)} image{'s' * (len(unmatched) != 1)} without a partner")
+    if notes:
+        print(f"{'; '.join(notes)}: listed on stderr")
 
     for option, writer in (("csv", write_csv), ("json", write_json), ("markdown", write_markdown)):
         path = getattr(args, option)
         if path is not None:
             writer(rows, path)
             print(f"wrote {path}", file=sys.stderr)
-    return _report_failures(rows, len(pairs) * len(methods))
+    return report_failures("metrics", {**failed, **unmatched})
 
 
-def _report_failures(rows, total: int) -> int:
-    """List the failed items on stderr; return the exit code (1 if any item failed)."""
-    failed = failed_rows(rows)
-    if not failed:
-        return 0
-    print(
-        f"{len(failed)} of {total} items failed (NaN in the table; the means use the other pairs):",
-        file=sys.stderr,
-    )
-    for row in failed:
-        print(f"  pair {row['pair']}, method {row['method']}: {row[ERROR_KEY]}", file=sys.stderr)
-    return 1
+def _with_unmatched_rows(rows, unmatched: dict[str, str], methods: list[str]) -> list:
+    """The item rows plus one NaN row per method for each image without a partner (its error
+    under ``ERROR_KEY``, so the CSV/JSON list it too), in natural order of the pair names, then
+    the mean rows (which NaN does not change)."""
+    if not unmatched:
+        return rows
+    items = [row for row in rows if row["pair"] != MEAN_PAIR]
+    means = [row for row in rows if row["pair"] == MEAN_PAIR]
+    names = [key for key in items[0] if key not in ("pair", "method", ERROR_KEY)]
+    for item, error in unmatched.items():
+        pair = Path(item).stem
+        for method in methods:
+            items.append(
+                {"pair": pair, "method": method, **dict.fromkeys(names, math.nan), ERROR_KEY: error}
+            )
+    items.sort(key=lambda row: natural_key(row["pair"]))  # stable: methods keep their order
+    return items + means
 
 
 # --------------------------------------------------------------------------------------------------
@@ -227,70 +249,55 @@ def _file_jobs(ir: Path, vis: Path, fused: list[Path]):
     return [pair], methods, jobs()
 
 
-def _natural_key(text: str) -> list:
-    """Sort key that orders 'IR2' before 'IR10' (letter case ignored)."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
-
-
-def _images_by_stem(folder: Path, option: str) -> dict[str, Path]:
-    """The images of a folder by name without extension (hidden files skipped)."""
-    if not folder.is_dir():
-        if folder.exists():
-            raise ValueError(
-                f"{option}: {folder} is a file; give --ir, --vis and --fused all as files or "
-                "all as folders"
-            )
-        raise FileNotFoundError(f"{option}: no such folder: {folder}")
-    found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        if path.is_file():
-            if path.stem in found:
-                raise ValueError(
-                    f"{option}: {found[path.stem].name} and {path.name} in {folder} have the same "
-                    "name without extension, so either could pair; keep one"
-                )
-            found[path.stem] = path
-    if not found:
-        raise ValueError(f"{option}: no images ({', '.join(IMAGE_SUFFIXES)}) in folder {folder}")
-    return found
+def _check_folder(path: Path, option: str) -> None:
+    if path.is_dir():
+        return
+    if path.exists():
+        raise ValueError(
+            f"{option}: {path} is a file; give --ir, --vis and --fused all as files or all as "
+            "folders"
+        )
+    raise FileNotFoundError(f"{option}: no such folder: {path}")
 
 
 def _folder_jobs(ir: Path, vis: Path, fused: list[Path]):
-    """Every (pair, method) of the folders: pairs are the names in --ir or --vis (natural order).
+    """Every (pair, method) of the folders, the pairs found by :func:`io.find_pairs`.
 
-    A name missing from a folder is a failed item (its error is handed on in place of the
-    image), reported at the end like an unreadable image; only folders without a single pair
-    in common are an input error.
+    Returns the pair names, the method names, the jobs for :func:`metrics_table` and the
+    images without a partner as failed items (:meth:`Pairs.unmatched_items`). A fused image
+    missing for a pair is a failed item (its error is handed on in place of the image),
+    reported at the end like an unreadable image; only folders without a single pair in
+    common are an input error.
     """
-    ir_files = _images_by_stem(ir, "--ir")
-    vis_files = _images_by_stem(vis, "--vis")
-    fused_files = [_images_by_stem(folder, "--fused") for folder in fused]
-    if not set(ir_files) & set(vis_files):
-        raise ValueError(
-            f"--ir {ir} and --vis {vis} have no file names in common; pairs are matched by file "
-            "name without extension"
-        )
-    pairs = sorted(set(ir_files) | set(vis_files), key=_natural_key)
+    for option, path in (("--ir", ir), ("--vis", vis), *(("--fused", p) for p in fused)):
+        _check_folder(path, option)
+    found = find_pairs(ir, vis)
+    fused_files = []
+    for folder in fused:
+        try:
+            files = image_files(folder)
+        except ValueError as exc:
+            raise ValueError(f"--fused: {exc}") from exc
+        if not files:
+            raise ValueError(f"--fused: no images ({', '.join(IMAGE_SUFFIXES)}) in folder {folder}")
+        fused_files.append(files)
     methods = _method_names(fused, folders=True)
 
-    def source(files: dict[str, Path], pair: str, option: str, role: str, where: str = ""):
+    def fused_image(files: dict[str, Path], pair: str, folder: Path):
         if pair not in files:
             return ValueError(
-                f"{option}{where}: no {role} image named {pair!r} (pairs are matched by file "
+                f"--fused {folder}: no fused image named {pair!r} (pairs are matched by file "
                 "name without extension)"
             )
-        return _read_or_error(files[pair], option)
+        return _read_or_error(files[pair], "--fused")
 
     def jobs() -> Iterator[tuple[str, str, object, object, object]]:
         # A read error is handed on in place of the image: metrics_table records the item as
         # failed and the run goes on.
-        for pair in pairs:
-            infrared = source(ir_files, pair, "--ir", "infrared")
-            visible = source(vis_files, pair, "--vis", "visible")
+        for pair, ir_path, vis_path in found:
+            infrared = _read_or_error(ir_path, "--ir")
+            visible = _read_or_error(vis_path, "--vis")
             for method, folder, files in zip(methods, fused, fused_files, strict=True):
-                fused_image = source(files, pair, "--fused", "fused", f" {folder}")
-                yield pair, method, infrared, visible, fused_image
+                yield pair, method, infrared, visible, fused_image(files, pair, folder)
 
-    return pairs, methods, jobs()
+    return found.names, methods, jobs(), found.unmatched_items()
