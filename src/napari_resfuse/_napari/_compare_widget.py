@@ -24,10 +24,10 @@ from napari.utils.notifications import show_error, show_info
 
 from ..compare import DEFAULT_METHODS, METHODS, MethodResult, iter_compare_arrays
 from ..metrics.table import DIRECTIONS, MEAN_PAIR, METRIC_NAMES, best_cells
+from ._layer_specs import MARKER, add_or_update_layers, method_layer_data, result_name
 from ._widget import device_choices
 from ._workers import QuietGeneratorWorker, WorkerRunner, follow_layer_list, relay
 from .background import computable
-from .layers import MARKER, add_or_update_layers
 
 __all__ = ["CompareWidget", "arrange_grid", "result_name"]
 
@@ -36,11 +36,6 @@ _WEIGHTS_CHOICES = (("ImageNet (pretrained)", "imagenet"), ("random (testing onl
 _IR_HINTS = ("infrared", "thermal", "lwir", "ir")
 _VIS_HINTS = ("visible", "rgb", "vis")
 _ARROWS = {"higher": "↑", "lower": "↓"}
-
-
-def result_name(method: str, infrared: str, visible: str) -> str:
-    """The name of a method's layer: ``"gff [ir + vis]"``."""
-    return f"{method} [{infrared} + {visible}]"
 
 
 def _grid(viewer):
@@ -256,27 +251,10 @@ class CompareWidget(WorkerRunner, Container):
 
     def _on_result(self, result: MethodResult, job: dict[str, Any], added: list) -> None:
         ir_layer, _ = job["layers"]
-        ir_name, vis_name = job["names"]
-        name = result_name(result.method, ir_name, vis_name)
-        marker = {
-            "key": name,
-            "output": "compare",
-            "method": result.method,
-            "infrared": ir_name,
-            "visible": vis_name,
-        }
-        kwargs = {
-            "name": name,
-            "colormap": "gray",
-            "metadata": {"metrics": dict(result.metrics), MARKER: marker},
-            "scale": tuple(ir_layer.scale),
-            "translate": tuple(ir_layer.translate),
-        }
-        if result.fused.dtype.kind == "f":
-            kwargs["contrast_limits"] = (0.0, 1.0)
-        else:
-            kwargs["contrast_limits"] = (0.0, float(np.iinfo(result.fused.dtype).max))
-        added.extend(add_or_update_layers(self._viewer, [(result.fused, kwargs, "image")]))
+        data = method_layer_data(
+            result.fused, result.method, ir_layer, job["names"], result.metrics
+        )
+        added.extend(add_or_update_layers(self._viewer, [data]))
         done = len(added)
         self.progress.value = done
         methods = job["methods"]

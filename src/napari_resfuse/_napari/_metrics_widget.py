@@ -31,6 +31,7 @@ from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QTableWidget, QTableW
 
 from ..io import from_unit_range
 from ..metrics import DIRECTIONS, METRIC_NAMES, best_cells, compute_metrics, write_csv
+from ._layer_specs import MARKER
 from ._workers import QuietGeneratorWorker, WorkerRunner, follow_layer_list
 from .background import computable
 
@@ -45,10 +46,6 @@ __all__ = [
     "store_metrics_in_metadata",
 ]
 
-#: ``layers.MARKER``, the metadata key of this plugin's output layers. Not imported from
-#: ``layers``: that module imports torch, which this widget does not need (a test checks that
-#: the two agree).
-_MARKER = "napari_resfuse"
 #: Header arrows: which way each metric is better.
 ARROWS = {"higher": "↑", "lower": "↓"}
 #: Errors whose message is meant for the user: a one-line notification, no traceback.
@@ -393,12 +390,12 @@ def store_metrics_in_metadata(
 
 # --- the widget -----------------------------------------------------------------------------
 def _is_fused_output(layer: Image) -> bool:
-    marker = layer.metadata.get(_MARKER)
+    marker = layer.metadata.get(MARKER)
     return isinstance(marker, dict) and marker.get("output") == "fused"
 
 
 def _is_output(layer: Image) -> bool:
-    return isinstance(layer.metadata.get(_MARKER), dict)
+    return isinstance(layer.metadata.get(MARKER), dict)
 
 
 def _by_hint(layers: list[Image], hints: tuple[str, ...], avoid: Image | None) -> Image | None:
@@ -534,7 +531,7 @@ class MetricsWidget(WorkerRunner, Container):
             self._auto = [ir is None, vis is None, not fused]
             outputs = [lay for lay in layers if _is_fused_output(lay)]
             if outputs and (ir is None or vis is None):
-                marker = outputs[0].metadata[_MARKER]
+                marker = outputs[0].metadata[MARKER]
                 names = {lay.name: lay for lay in layers}
                 ir = ir if ir is not None else names.get(marker.get("infrared"))
                 vis = vis if vis is not None else names.get(marker.get("visible"))
