@@ -1,7 +1,7 @@
 """The "Compare methods" dock widget.
 
 Pick the infrared and visible layers and the methods of :data:`napari_resfuse.compare.METHODS`;
-a napari thread worker fuses the pair with one method after the other
+a thread worker fuses the pair with one method after the other
 (:func:`napari_resfuse.compare.iter_compare_arrays`), each result is added as a layer as soon as
 it is ready, and at the end the viewer switches to grid mode with the two sources first, then
 the methods in the order chosen, so that all of them pan and zoom together. The metrics of

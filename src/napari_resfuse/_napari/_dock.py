@@ -108,11 +108,13 @@ class _ActivityProgress(cancelable_progress):
 class DockWidget(Container):
     """Base of the dock widgets: pickers, one worker at a time behind a Run↔Cancel button.
 
-    A subclass passes its button text and start method (called on a click while idle), adds
-    its fields (``self.infrared_layer``, ``self.visible_layer``, ``self.action_button``,
-    ``self.progress`` and ``self.status`` are made here), starts each run with
-    :meth:`_start_run`, and extends :meth:`_on_finished` or :meth:`_on_errored` where it does
-    more. Class attributes set the texts and which errors are the user's.
+    A subclass passes its button text and start method (called on a click while idle), lays
+    out its fields (``self.infrared_layer``, ``self.visible_layer``, ``self.action_button``,
+    ``self.progress`` and ``self.status`` are made here), registers further layer pickers with
+    :meth:`_add_picker` and then calls :meth:`_follow_layers`, starts each run with
+    :meth:`_start_run` (reporting progress with :meth:`_set_progress`), and extends
+    :meth:`_on_finished`, :meth:`_on_errored` or :meth:`_guess_choices` where it does more.
+    Class attributes set the status texts and which errors are the user's.
 
     Parameters
     ----------
@@ -268,7 +270,8 @@ class DockWidget(Container):
         if returned is not None:
             worker.returned.connect(returned)
         worker.aborted.connect(runner.close)  # the runner is idle once ``aborted`` arrives
-        self._report(worker)
+        worker.errored.connect(self._on_errored)
+        worker.warned.connect(self._on_warned)
         worker.finished.connect(self._on_finished)
         self._worker, self._cancelled = worker, False
         self.action_button.text = "Cancel"
@@ -324,10 +327,6 @@ class DockWidget(Container):
         self.action_button.text = "Cancelling…"
         self.action_button.enabled = False
         self.status.value = self._cancelling_text
-
-    def _report(self, worker: GeneratorWorker) -> None:
-        worker.errored.connect(self._on_errored)
-        worker.warned.connect(self._on_warned)
 
     def _show_user_error(self, exc: Exception) -> None:
         """A problem with the user's choices: one notification with its message."""

@@ -367,7 +367,7 @@ class FusionWidget(DockWidget):
 
     def _store_metrics(self, job: FusionJob) -> None:
         """Compute the fused layer's metrics in a thread worker; they land in its metadata."""
-        from ._metrics_widget import store_metrics_in_metadata
+        from ._metrics_job import store_metrics_in_metadata
 
         def stored(metrics: dict) -> None:
             self.status.value = f"{self.status.value}; {len(metrics)} metrics stored"

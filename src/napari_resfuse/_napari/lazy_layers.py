@@ -4,9 +4,9 @@ When an input layer's data is not an in-memory numpy array (a dask array, a zarr
 stack reader) or is larger than :data:`IN_MEMORY_LIMIT`, the outputs are added as layers backed
 by the dask arrays of :func:`napari_resfuse.lazy.fuse_lazy`: moving a slider fuses only
 the plane shown (one engine call per plane; the other outputs of that plane come from a small
-cache), and nothing is fused for planes never shown. "Compute all and save" is
-:func:`save_worker`, a napari thread worker over :func:`napari_resfuse.lazy.iter_save_lazy`
-with progress and cancel.
+cache), and nothing is fused for planes never shown. The widget's "Compute all and save" runs
+:func:`napari_resfuse.lazy.iter_save_lazy` in its worker, with progress and cancel;
+:func:`save_worker` is the same as a napari thread worker, for scripts.
 
 The layers have the same names, transforms, colormaps and plugin marker as the in-memory ones
 (both are described by :mod:`napari_resfuse._napari._layer_specs`; re-running on the same
