@@ -26,11 +26,20 @@ __all__ = [
 ]
 
 
-def resolve_layer(viewer: napari.Viewer | None, layer: Any, role: str) -> Image:
+def resolve_layer(
+    viewer: napari.Viewer | None,
+    layer: Any,
+    role: str,
+    *,
+    multiscale_advice: str = "fuse one resolution level (add it as its own layer) instead",
+) -> Image:
     """``layer`` (an Image layer, or its name in ``viewer``) checked to be a single-scale Image
-    layer; ``ValueError`` naming ``role`` and the layer otherwise."""
+    layer; ``ValueError`` naming ``role`` and the layer otherwise (for a multiscale layer,
+    followed by ``multiscale_advice``)."""
     from napari.layers import Image
 
+    if layer is None:
+        raise ValueError(f"{role}: choose an Image layer")
     if isinstance(layer, str):
         if viewer is None:
             raise ValueError(f"{role} is a layer name ({layer!r}) but no viewer was given")
@@ -45,10 +54,7 @@ def resolve_layer(viewer: napari.Viewer | None, layer: Any, role: str) -> Image:
             f"{role} must be an Image layer or an Image layer's name, got {kind} {name!r}"
         )
     if layer.multiscale:
-        raise ValueError(
-            f"{role} layer {layer.name!r} is multiscale: fuse one resolution level "
-            "(add it as its own layer) instead"
-        )
+        raise ValueError(f"{role} layer {layer.name!r} is multiscale: {multiscale_advice}")
     return layer
 
 

@@ -21,15 +21,15 @@ from itertools import product
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from napari.layers import Image
 
 from ..io import from_unit_range
 from ..metrics import METRIC_NAMES, compute_metrics
-from ._inputs import contrast_range, spatial_shape
+from ._inputs import contrast_range, resolve_layer, spatial_shape
 from .background import computable
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
+    from napari.layers import Image
 
 __all__ = [
     "MetricValue",
@@ -43,17 +43,8 @@ __all__ = [
 
 # --- layers -> arrays ------------------------------------------------------------------------
 def _check_layer(layer: Any, role: str) -> Image:
-    if not isinstance(layer, Image):
-        if layer is None:
-            raise ValueError(f"{role}: choose an Image layer")
-        kind, name = type(layer).__name__, getattr(layer, "name", None)
-        raise ValueError(f"{role} must be an Image layer, got {kind} {name!r}")
-    if layer.multiscale:
-        raise ValueError(
-            f"{role} layer {layer.name!r} is multiscale: add the resolution level to measure as "
-            "its own layer"
-        )
-    return layer
+    advice = "add the resolution level to measure as its own layer"
+    return resolve_layer(None, layer, role, multiscale_advice=advice)
 
 
 def metrics_input(layer: Image, plane: tuple[int, ...] = ()) -> np.ndarray:
