@@ -22,7 +22,7 @@ from superqt.utils import GeneratorWorker
 
 from ..compare import DEFAULT_METHODS, METHODS, MethodResult, iter_compare_arrays
 from ..metrics.table import DIRECTIONS, MEAN_PAIR, METRIC_NAMES, best_cells
-from ._dock import DockWidget
+from ._dock import USER_AND_FILE_ERRORS, DockWidget
 from ._inputs import contrast_range
 from ._layer_specs import add_or_update_layers, method_layer_data, result_name
 from ._widget import device_choices
@@ -30,7 +30,6 @@ from .background import computable
 
 __all__ = ["CompareWidget", "arrange_grid", "result_name"]
 
-_USER_ERRORS = (ValueError, FileNotFoundError)
 _WEIGHTS_CHOICES = (("ImageNet (pretrained)", "imagenet"), ("random (testing only)", "random"))
 _ARROWS = {"higher": "↑", "lower": "↓"}
 
@@ -108,7 +107,7 @@ class CompareWidget(DockWidget):
     ``resfuse compare``.
     """
 
-    _user_errors = _USER_ERRORS
+    _user_errors = USER_AND_FILE_ERRORS
     _cancelling_text = "cancelling: stops after the current method"
     _cancelled_text = "cancelled: the layers added so far stay"
 
@@ -191,7 +190,7 @@ class CompareWidget(DockWidget):
             return None
         try:
             job = self._job()
-        except _USER_ERRORS as exc:
+        except USER_AND_FILE_ERRORS as exc:
             self._show_user_error(exc)
             return None
         added: list = []

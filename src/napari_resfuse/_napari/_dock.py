@@ -33,8 +33,18 @@ from superqt.utils import FunctionWorker, GeneratorWorker
 
 from ._layer_specs import MARKER
 
-__all__ = ["IR_HINTS", "VIS_HINTS", "DockWidget", "by_hint", "guess_sources", "is_output"]
+__all__ = [
+    "IR_HINTS",
+    "USER_AND_FILE_ERRORS",
+    "VIS_HINTS",
+    "DockWidget",
+    "by_hint",
+    "guess_sources",
+    "is_output",
+]
 
+#: User errors of the runs that read files (weights): the message is meant for the user.
+USER_AND_FILE_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError)
 #: Name hints of infrared and visible layers, most telling first.
 IR_HINTS = ("infrared", "thermal", "lwir", "ir")
 VIS_HINTS = ("visible", "rgb", "vis")

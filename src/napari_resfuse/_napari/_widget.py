@@ -33,14 +33,11 @@ from superqt.utils import GeneratorWorker
 
 from ..method.fuse import FusionResult, Progress, iter_fuse
 from ..options import BACKBONES, NORMS, VARIANTS, FusionOptions
-from ._dock import DockWidget
+from ._dock import USER_AND_FILE_ERRORS, DockWidget
 from ._layer_specs import DEFAULT_OUTPUTS, OUTPUTS, add_or_update_layers
 from .layers import FusionJob, prepare_job, result_layer_data
 
 __all__ = ["FusionWidget", "device_choices"]
-
-#: Errors whose message is meant for the user: shown as a one-line notification.
-_USER_ERRORS = (ValueError, FileNotFoundError)
 
 _WEIGHTS_CHOICES = (
     ("ImageNet (pretrained)", "imagenet"),
@@ -87,7 +84,7 @@ class FusionWidget(DockWidget):
     while a run is in progress; :meth:`run` while one is running is refused with a notification.
     """
 
-    _user_errors = _USER_ERRORS
+    _user_errors = USER_AND_FILE_ERRORS
     _cancelling_text = "cancelling: stops after the current stage"
     _cancelled_text = "cancelled: no layers added"
 
@@ -267,7 +264,7 @@ class FusionWidget(DockWidget):
                 job = prepare_job(
                     self.infrared_layer.value, self.visible_layer.value, self.get_options()
                 )
-        except _USER_ERRORS as exc:
+        except USER_AND_FILE_ERRORS as exc:
             self._show_user_error(exc)
             return None
         for warning in caught:
@@ -293,7 +290,7 @@ class FusionWidget(DockWidget):
             self.last_layers = fuse_layers_lazy(
                 self._viewer, ir, vis, outputs=self.selected_outputs, options=self.get_options()
             )
-        except _USER_ERRORS as exc:
+        except USER_AND_FILE_ERRORS as exc:
             self._show_user_error(exc)
             return True
         self.save_button.visible = True
@@ -356,7 +353,7 @@ class FusionWidget(DockWidget):
             self.last_layers = add_or_update_layers(
                 self._viewer, result_layer_data(result, job, outputs)
             )
-        except _USER_ERRORS as exc:
+        except USER_AND_FILE_ERRORS as exc:
             self._show_user_error(exc)
             return
         seconds = result.timings.get("total", float("nan"))
