@@ -1,7 +1,7 @@
 """The "Compare methods" dock widget.
 
 Pick the infrared and visible layers and the methods of :data:`napari_resfuse.compare.METHODS`;
-a napari thread worker fuses the pair with one method after the other
+a thread worker fuses the pair with one method after the other
 (:func:`napari_resfuse.compare.iter_compare_arrays`), each result is added as a layer as soon as
 it is ready, and at the end the viewer switches to grid mode with the two sources first, then
 the methods in the order chosen, so that all of them pan and zoom together. The metrics of
@@ -16,31 +16,22 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, Container, PushButton, Select, SpinBox
+from magicgui.widgets import ComboBox, Select, SpinBox
 from magicgui.widgets import Table as _Table
-from napari.layers import Image
-from napari.qt.threading import GeneratorWorker, create_worker
-from napari.utils.notifications import show_error, show_info
+from superqt.utils import GeneratorWorker
 
 from ..compare import DEFAULT_METHODS, METHODS, MethodResult, iter_compare_arrays
 from ..metrics.table import DIRECTIONS, MEAN_PAIR, METRIC_NAMES, best_cells
+from ._dock import USER_AND_FILE_ERRORS, DockWidget
+from ._inputs import contrast_range
+from ._layer_specs import add_or_update_layers, method_layer_data, result_name
 from ._widget import device_choices
-from ._workers import QuietGeneratorWorker, WorkerRunner, follow_layer_list, relay
 from .background import computable
-from .layers import MARKER, add_or_update_layers
 
 __all__ = ["CompareWidget", "arrange_grid", "result_name"]
 
-_USER_ERRORS = (ValueError, FileNotFoundError)
 _WEIGHTS_CHOICES = (("ImageNet (pretrained)", "imagenet"), ("random (testing only)", "random"))
-_IR_HINTS = ("infrared", "thermal", "lwir", "ir")
-_VIS_HINTS = ("visible", "rgb", "vis")
 _ARROWS = {"higher": "↑", "lower": "↓"}
-
-
-def result_name(method: str, infrared: str, visible: str) -> str:
-    """The name of a method's layer: ``"gff [ir + vis]"``."""
-    return f"{method} [{infrared} + {visible}]"
 
 
 def _grid(viewer):
@@ -79,8 +70,9 @@ def arrange_grid(viewer: napari.Viewer, ordered: Sequence) -> None:
 
 
 def _compare_steps(job: dict[str, Any]) -> Generator[MethodResult, None, list[dict[str, Any]]]:
-    """The worker's body: one :class:`MethodResult` per method, then the metric rows."""
-    runner = iter_compare_arrays(
+    """One :class:`MethodResult` per method, then the metric rows (run by the worker)."""
+    # The one place the compare widget runs the comparison's generator.
+    return iter_compare_arrays(
         job["infrared"],
         job["visible"],
         job["methods"],
@@ -89,27 +81,14 @@ def _compare_steps(job: dict[str, Any]) -> Generator[MethodResult, None, list[di
         device=job["device"],
         value_ranges=job["value_ranges"],
     )
-    return (yield from relay(runner))
 
 
-class _CompareWorker(QuietGeneratorWorker):
-    """napari's generator worker; the widget reports errors itself (see ``_on_errored``)."""
+def _value_range(layer, data: np.ndarray, role: str) -> tuple[float, float] | None:
+    """``uint8`` is divided by 255 (None); any other type is scaled by the contrast limits."""
+    return None if data.dtype == np.uint8 else contrast_range(layer, role)
 
 
-def _value_range(layer: Image, data: np.ndarray) -> tuple[float, float] | None:
-    """``uint8`` is divided by 255; any other type is scaled by the layer's contrast limits."""
-    if data.dtype == np.uint8:
-        return None
-    low, high = (float(v) for v in layer.contrast_limits)
-    if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
-        raise ValueError(
-            f"layer {layer.name!r} has contrast limits ({low:g}, {high:g}): they scale its "
-            "values to [0, 1], so set limits with low < high"
-        )
-    return (low, high)
-
-
-class CompareWidget(WorkerRunner, Container):
+class CompareWidget(DockWidget):
     """Compare fusion methods on two Image layers, in a thread worker.
 
     Parameters
@@ -128,26 +107,23 @@ class CompareWidget(WorkerRunner, Container):
     ``resfuse compare``.
     """
 
-    _user_errors = _USER_ERRORS
+    _user_errors = USER_AND_FILE_ERRORS
+    _cancelling_text = "cancelling: stops after the current method"
     _cancelled_text = "cancelled: the layers added so far stay"
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        self._viewer = getattr(viewer, "__wrapped__", viewer)
+        super().__init__(viewer, button="Run", start=self.run, task="comparison")
         #: The result layers of the last completed run, in method order.
         self.last_layers: list = []
         #: The metric rows of the last completed run (one per method, then the means).
         self.last_rows: list[dict[str, Any]] = []
 
-        self.infrared_layer = ComboBox(label="infrared", choices=self._image_layers, nullable=True)
-        self.visible_layer = ComboBox(label="visible", choices=self._image_layers, nullable=True)
         self.methods = Select(label="methods", choices=tuple(METHODS), value=list(DEFAULT_METHODS))
         self.methods.native.setMinimumHeight(150)
         self.weights = ComboBox(label="weights", choices=_WEIGHTS_CHOICES, value="imagenet")
         self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
         self.device = ComboBox(label="device", choices=device_choices(), value="auto")
-        self.run_button = PushButton(text="Run")
-        self._init_runner(self.run_button, self.run)  # also makes self.progress, self.status
+        self.run_button = self.action_button
         self.table = _Table(label="metrics")
         self.table.read_only = True
         self.table.native.setMinimumHeight(360)
@@ -167,30 +143,12 @@ class CompareWidget(WorkerRunner, Container):
         )
         self.weights.changed.connect(self._on_weights_mode)
         self._on_weights_mode()
-        follow_layer_list(self._viewer, self.reset_choices)
-        self.reset_choices()
-
-    # --- layer choices ---------------------------------------------------------------------
-    def _image_layers(self, _widget=None) -> list[tuple[str, Image]]:
-        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
-
-    def reset_choices(self, *_: Any) -> None:
-        """Refresh the layer lists; keep choices that still exist, else guess from the names."""
-        keep = (self.infrared_layer.value, self.visible_layer.value)
-        super().reset_choices()
-        layers = [layer for _, layer in self._image_layers()]
-        inputs = [lay for lay in layers if not isinstance(lay.metadata.get(MARKER), dict)]
-        ir, vis = (lay if any(lay is x for x in layers) else None for lay in keep)
-        if ir is None:
-            ir = _guess(inputs, _IR_HINTS, avoid=vis)
-        if vis is None:
-            vis = _guess(inputs, _VIS_HINTS, avoid=ir)
-        self.infrared_layer.value, self.visible_layer.value = ir, vis
+        self._follow_layers()
 
     def _on_weights_mode(self, *_: Any) -> None:
         self.seed.visible = self.weights.value == "random"
 
-    # --- running (is_running, the Run/Cancel button: see WorkerRunner) ----------------------
+    # --- running (is_running, Run↔Cancel, cancel(), progress: see DockWidget) ----------------
     def _job(self) -> dict[str, Any]:
         ir_layer, vis_layer = self.infrared_layer.value, self.visible_layer.value
         if ir_layer is None or vis_layer is None:
@@ -215,8 +173,8 @@ class CompareWidget(WorkerRunner, Container):
             "infrared": arrays[0],
             "visible": arrays[1],
             "value_ranges": (
-                _value_range(ir_layer, arrays[0]),
-                _value_range(vis_layer, arrays[1]),
+                _value_range(ir_layer, arrays[0], "infrared"),
+                _value_range(vis_layer, arrays[1], "visible"),
             ),
             "methods": methods,
             "weights": self.weights.value,
@@ -228,57 +186,31 @@ class CompareWidget(WorkerRunner, Container):
 
     def run(self) -> GeneratorWorker | None:
         """Start a run in a thread worker; returns the worker, or None if none was started."""
-        if self.is_running:
-            show_info("napari-resfuse: a comparison is already running; wait or cancel it")
+        if self._refused("a comparison is"):
             return None
         try:
             job = self._job()
-        except _USER_ERRORS as exc:
-            show_error(f"napari-resfuse: {exc}")
+        except USER_AND_FILE_ERRORS as exc:
+            self._show_user_error(exc)
             return None
-        worker = create_worker(
-            _compare_steps,
-            job,
-            _start_thread=False,
-            _worker_class=_CompareWorker,
-            _ignore_errors=True,
-        )
         added: list = []
-        worker.yielded.connect(lambda result: self._on_result(result, job, added))
-        worker.returned.connect(lambda rows: self._on_returned(rows, job, added))
-        worker.errored.connect(self._on_errored)
         methods = job["methods"]
-        return self._start_worker(worker, status=f"fusing with {methods[0]}…", total=len(methods))
-
-    def cancel(self) -> None:
-        """Stop after the current method; the layers added so far stay."""
-        self._cancel_worker("cancelling: stops after the current method")
+        return self._start_run(
+            _compare_steps(job),
+            yielded=lambda result: self._on_result(result, job, added),
+            returned=lambda rows: self._on_returned(rows, job, added),
+            status=f"fusing with {methods[0]}…",
+            total=len(methods),
+        )
 
     def _on_result(self, result: MethodResult, job: dict[str, Any], added: list) -> None:
         ir_layer, _ = job["layers"]
-        ir_name, vis_name = job["names"]
-        name = result_name(result.method, ir_name, vis_name)
-        marker = {
-            "key": name,
-            "output": "compare",
-            "method": result.method,
-            "infrared": ir_name,
-            "visible": vis_name,
-        }
-        kwargs = {
-            "name": name,
-            "colormap": "gray",
-            "metadata": {"metrics": dict(result.metrics), MARKER: marker},
-            "scale": tuple(ir_layer.scale),
-            "translate": tuple(ir_layer.translate),
-        }
-        if result.fused.dtype.kind == "f":
-            kwargs["contrast_limits"] = (0.0, 1.0)
-        else:
-            kwargs["contrast_limits"] = (0.0, float(np.iinfo(result.fused.dtype).max))
-        added.extend(add_or_update_layers(self._viewer, [(result.fused, kwargs, "image")]))
+        data = method_layer_data(
+            result.fused, result.method, ir_layer, job["names"], result.metrics
+        )
+        added.extend(add_or_update_layers(self._viewer, [data]))
         done = len(added)
-        self.progress.value = done
+        self._set_progress(done)
         methods = job["methods"]
         if done < len(methods):
             self.status.value = f"fusing with {methods[done]}… ({done}/{len(methods)} done)"
@@ -310,14 +242,3 @@ class CompareWidget(WorkerRunner, Container):
                 font.setBold(True)
                 item.setFont(font)
         native.resizeColumnsToContents()
-
-
-def _guess(layers: list, hints: tuple[str, ...], avoid) -> Any:
-    """The first layer whose name matches a hint, else the first other layer."""
-    for hint in hints:
-        for layer in layers:
-            words = layer.name.lower().replace("_", " ").replace("-", " ").split()
-            if layer is not avoid and (hint in words or layer.name.lower().startswith(hint)):
-                return layer
-    others = [lay for lay in layers if lay is not avoid]
-    return others[0] if others else None

@@ -3,7 +3,8 @@
 A magicgui :class:`~magicgui.widgets.Container` whose fields are the options of
 :class:`~napari_resfuse.FusionOptions` (defaults read from it, never repeated here). A run reads
 the layers in the main thread (:func:`~napari_resfuse._napari.layers.prepare_job`), fuses in a
-napari thread worker that yields :class:`~napari_resfuse.Progress` after each stage, and adds
+thread worker (:class:`~napari_resfuse._napari._dock.DockWidget`) that yields
+:class:`~napari_resfuse.Progress` after each stage, and adds
 the layers in the main thread when the worker returns. Cancelling asks the worker to stop at the
 next stage; a cancelled run adds nothing.
 """
@@ -26,36 +27,23 @@ from magicgui.widgets import (
     Select,
     SpinBox,
 )
-from napari.layers import Image
-from napari.qt.threading import GeneratorWorker, create_worker
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_info
 from psygnal import Signal
+from superqt.utils import GeneratorWorker
 
 from ..method.fuse import FusionResult, Progress, iter_fuse
 from ..options import BACKBONES, NORMS, VARIANTS, FusionOptions
-from ._workers import QuietGeneratorWorker, WorkerRunner, follow_layer_list, relay
-from .layers import (
-    DEFAULT_OUTPUTS,
-    MARKER,
-    OUTPUTS,
-    FusionJob,
-    add_or_update_layers,
-    prepare_job,
-    result_layer_data,
-)
+from ._dock import USER_AND_FILE_ERRORS, DockWidget
+from ._layer_specs import DEFAULT_OUTPUTS, OUTPUTS, add_or_update_layers
+from .layers import FusionJob, prepare_job, result_layer_data
 
 __all__ = ["FusionWidget", "device_choices"]
-
-#: Errors whose message is meant for the user: shown as a one-line notification.
-_USER_ERRORS = (ValueError, FileNotFoundError)
 
 _WEIGHTS_CHOICES = (
     ("ImageNet (pretrained)", "imagenet"),
     ("file…", "file"),
     ("random (testing only)", "random"),
 )
-_IR_HINTS = ("infrared", "thermal", "lwir", "ir")
-_VIS_HINTS = ("visible", "rgb", "vis")
 
 
 def device_choices() -> list[str]:
@@ -70,45 +58,17 @@ def device_choices() -> list[str]:
 
 
 def _fusion_steps(job: FusionJob) -> Generator[Progress, None, FusionResult]:
-    """The worker's body: the engine's stages, re-yielded; closing it closes the engine run."""
-    return (yield from relay(iter_fuse(job.infrared, job.visible, job.options)))
-
-
-class _FusionWorker(QuietGeneratorWorker):
-    """napari's generator worker; the widget reports errors and warnings itself."""
-
-    def _relay_warning(self, show_warn_args: tuple) -> None:
-        """No generic relay: ``FusionWidget._on_warned`` shows them once."""
+    """The engine's stages for ``job`` (a generator, run by the widget's worker)."""
+    # The one place the fusion widget runs the engine's generator.
+    return iter_fuse(job.infrared, job.visible, job.options)
 
 
 def _available_levels(options: FusionOptions) -> tuple[str, ...]:
     """Every feature level of ``options``' backbone (the default ``layers`` take them all)."""
-    return FusionOptions(
-        **{
-            name: getattr(options, name)
-            for name in ("backbone", "variant")
-            if hasattr(options, name)
-        }
-    ).layers
+    return FusionOptions(backbone=options.backbone, variant=options.variant).layers
 
 
-def _is_output(layer) -> bool:
-    return isinstance(layer.metadata.get(MARKER), dict)
-
-
-def _guess(layers: list, hints: tuple[str, ...], avoid) -> Any:
-    """The first input-like layer whose name matches a hint, else the first other layer."""
-    inputs = [lay for lay in layers if not _is_output(lay)] or layers
-    for hint in hints:
-        for layer in inputs:
-            words = layer.name.lower().replace("_", " ").replace("-", " ").split()
-            if layer is not avoid and (hint in words or layer.name.lower().startswith(hint)):
-                return layer
-    others = [lay for lay in inputs if lay is not avoid]
-    return others[0] if others else (inputs[0] if inputs else None)
-
-
-class FusionWidget(WorkerRunner, Container):
+class FusionWidget(DockWidget):
     """Fuse two Image layers with the ResNet-152 method, in a thread worker.
 
     Parameters
@@ -124,7 +84,8 @@ class FusionWidget(WorkerRunner, Container):
     while a run is in progress; :meth:`run` while one is running is refused with a notification.
     """
 
-    _user_errors = _USER_ERRORS
+    _user_errors = USER_AND_FILE_ERRORS
+    _cancelling_text = "cancelling: stops after the current stage"
     _cancelled_text = "cancelled: no layers added"
 
     #: Emitted in the main thread with each :class:`~napari_resfuse.Progress` of a run.
@@ -133,10 +94,7 @@ class FusionWidget(WorkerRunner, Container):
     run_finished = Signal()
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        # napari hands plugins a proxy of the viewer; layers taken from a proxy are proxies too,
-        # which Qt's item models (the layer lists) cannot compare. Only public API is used.
-        self._viewer = getattr(viewer, "__wrapped__", viewer)
+        super().__init__(viewer, button="Run", start=self.run, task="fusion")
         self._options = FusionOptions()
         #: The layers the last completed run added or updated.
         self.last_layers: list = []
@@ -144,8 +102,6 @@ class FusionWidget(WorkerRunner, Container):
         self.metrics_worker = None
 
         defaults = self._options
-        self.infrared_layer = ComboBox(label="infrared", choices=self._image_layers, nullable=True)
-        self.visible_layer = ComboBox(label="visible", choices=self._image_layers, nullable=True)
         self.infrared_base = FloatSpinBox(
             label="λ₁ infrared base", value=defaults.base_weights[0], min=0.0, max=10.0, step=0.05
         )
@@ -173,9 +129,8 @@ class FusionWidget(WorkerRunner, Container):
         self.store_metrics = CheckBox(
             text="store metrics in the fused layer's metadata", value=False
         )
-        self.run_button = PushButton(text="Run")
+        self.run_button = self.action_button
         self.save_button = PushButton(text="Compute all and save…", visible=False)
-        self._init_runner(self.run_button, self.run)  # also makes self.progress, self.status
         self.status.native.setMinimumHeight(3 * self.status.native.fontMetrics().height())
         self.extend(
             [
@@ -212,45 +167,7 @@ class FusionWidget(WorkerRunner, Container):
         self.save_button.changed.connect(self._on_save_button)
         self._on_weights_mode()
 
-        self._resetting = False
-        self._auto = [True, True]  # choices not made by the user are re-guessed on changes
-        self.infrared_layer.changed.connect(lambda *_: self._on_layer_picked(0))
-        self.visible_layer.changed.connect(lambda *_: self._on_layer_picked(1))
-        follow_layer_list(self._viewer, self.reset_choices)
-        self.reset_choices()
-
-    # --- layer choices ---------------------------------------------------------------------
-    def _image_layers(self, _widget=None) -> list[tuple[str, Image]]:
-        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
-
-    def reset_choices(self, *_: Any) -> None:
-        """Refresh the layer lists (layers added, removed, reordered or renamed).
-
-        A layer the user picked stays picked while it exists (renamed or not). Otherwise the
-        choice is guessed from the names (``infrared``/``thermal``/``ir``... for the infrared
-        image, ``visible``/``rgb``/``vis`` for the visible one), skipping this plugin's outputs.
-        """
-        keep = (self.infrared_layer.value, self.visible_layer.value)
-        self._resetting = True
-        try:
-            super().reset_choices()
-            layers = [layer for _, layer in self._image_layers()]
-            ir, vis = (
-                lay if lay is not None and not auto and any(lay is x for x in layers) else None
-                for lay, auto in zip(keep, self._auto, strict=True)
-            )
-            self._auto = [ir is None, vis is None]
-            if ir is None:
-                ir = _guess(layers, _IR_HINTS, avoid=vis)
-            if vis is None:
-                vis = _guess(layers, _VIS_HINTS, avoid=ir)
-            self.infrared_layer.value, self.visible_layer.value = ir, vis
-        finally:
-            self._resetting = False
-
-    def _on_layer_picked(self, index: int) -> None:
-        if not self._resetting:
-            self._auto[index] = False
+        self._follow_layers()
 
     # --- options ---------------------------------------------------------------------------
     def _set_weights(self, weights: str) -> None:
@@ -329,15 +246,15 @@ class FusionWidget(WorkerRunner, Container):
         """The outputs whose boxes are ticked (``"fused"`` always is)."""
         return tuple(kind for kind, box in self.outputs.items() if box.value or kind == "fused")
 
-    # --- running (is_running, the Run/Cancel button: see WorkerRunner) ----------------------
+    # --- running (is_running, Run↔Cancel, cancel(), progress: see DockWidget) ----------------
     def run(self) -> GeneratorWorker | None:
         """Start a run in a thread worker; returns the worker, or None if none was started.
 
         Refused (with a notification) while another run is in progress. Bad layers or options
-        are reported as a notification and start nothing.
+        are reported as a notification and start nothing. Cancelling stops the run at the next
+        stage; a cancelled run adds nothing.
         """
-        if self.is_running:
-            show_info("napari-resfuse: a fusion is already running; wait for it or cancel it")
+        if self._refused("a fusion is"):
             return None
         if self._run_lazy():
             return None
@@ -347,26 +264,19 @@ class FusionWidget(WorkerRunner, Container):
                 job = prepare_job(
                     self.infrared_layer.value, self.visible_layer.value, self.get_options()
                 )
-        except _USER_ERRORS as exc:
-            show_error(f"napari-resfuse: {exc}")
+        except USER_AND_FILE_ERRORS as exc:
+            self._show_user_error(exc)
             return None
         for warning in caught:
-            show_warning(f"napari-resfuse: {warning.message}")
+            self._on_warned((warning.message,))
 
         outputs = self.selected_outputs
-        worker = create_worker(
-            _fusion_steps,
-            job,
-            _start_thread=False,
-            _worker_class=_FusionWorker,
-            _ignore_errors=True,
+        return self._start_run(
+            _fusion_steps(job),
+            yielded=self._on_progress,
+            returned=lambda result: self._on_returned(result, job, outputs),
+            status=f"fusing {job.names[0]!r} + {job.names[1]!r}…",
         )
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(lambda result: self._on_returned(result, job, outputs))
-        worker.aborted.connect(self._on_aborted)
-        worker.errored.connect(self._on_errored)
-        worker.warned.connect(self._on_warned)
-        return self._start_worker(worker, status=f"fusing {job.names[0]!r} + {job.names[1]!r}…")
 
     def _run_lazy(self) -> bool:
         """Dask/zarr-backed or very large stacks: add lazy layers (fast, in the main thread)
@@ -380,8 +290,8 @@ class FusionWidget(WorkerRunner, Container):
             self.last_layers = fuse_layers_lazy(
                 self._viewer, ir, vis, outputs=self.selected_outputs, options=self.get_options()
             )
-        except _USER_ERRORS as exc:
-            show_error(f"napari-resfuse: {exc}")
+        except USER_AND_FILE_ERRORS as exc:
+            self._show_user_error(exc)
             return True
         self.save_button.visible = True
         self.status.value = (
@@ -395,27 +305,29 @@ class FusionWidget(WorkerRunner, Container):
         for small results) in a thread worker, with progress; :meth:`cancel` stops it and
         removes the partial output. Returns the worker (None if there is nothing to save)."""
         from ..io import output_dtype
-        from .lazy_layers import lazy_of, save_worker
+        from ..lazy import iter_save_lazy
+        from .lazy_layers import lazy_of
 
         lazy = lazy_of(self.last_layers[0]) if self.last_layers else None
         if lazy is None or self.is_running:
             show_info("napari-resfuse: nothing lazy to save (or a run is in progress)")
             return None
         try:
-            worker = save_worker(lazy, path, dtype=output_dtype(*lazy.input_dtypes))
+            runner = iter_save_lazy(lazy, path, dtype=output_dtype(*lazy.input_dtypes))
         except (ValueError, FileExistsError) as exc:
-            show_error(f"napari-resfuse: {exc}")
+            self._show_user_error(exc)
             return None
 
         def on_progress(done_total) -> None:
             done, total = done_total
-            self.progress.max, self.progress.value = total, done
+            self._set_progress(done, total)
             self.status.value = f"saving: {done}/{total} planes"
 
-        worker.yielded.connect(on_progress)
-        worker.returned.connect(lambda out: setattr(self.status, "value", f"saved {out}"))
-        worker.errored.connect(self._on_errored)
-        return self._start_worker(worker)
+        return self._start_run(
+            runner,
+            yielded=on_progress,
+            returned=lambda out: setattr(self.status, "value", f"saved {out}"),
+        )
 
     def _on_save_button(self, *_: Any) -> None:
         from qtpy.QtWidgets import QFileDialog
@@ -426,13 +338,8 @@ class FusionWidget(WorkerRunner, Container):
         if path:
             self.save_all(path)
 
-    def cancel(self) -> None:
-        """Ask the running worker to stop at the next stage; nothing is added."""
-        self._cancel_worker("cancelling: stops after the current stage")
-
     def _on_progress(self, progress: Progress) -> None:
-        self.progress.max = progress.total
-        self.progress.value = progress.step
+        self._set_progress(progress.step, progress.total)
         text = f"{progress.stage} ({progress.step}/{progress.total})"
         if progress.n_planes > 1:
             text += f", planes {progress.planes_done}/{progress.n_planes}"
@@ -446,8 +353,8 @@ class FusionWidget(WorkerRunner, Container):
             self.last_layers = add_or_update_layers(
                 self._viewer, result_layer_data(result, job, outputs)
             )
-        except _USER_ERRORS as exc:
-            show_error(f"napari-resfuse: {exc}")
+        except USER_AND_FILE_ERRORS as exc:
+            self._show_user_error(exc)
             return
         seconds = result.timings.get("total", float("nan"))
         note = "" if result.params.get("pretrained", True) else " (random weights: testing only)"
@@ -457,27 +364,20 @@ class FusionWidget(WorkerRunner, Container):
 
     def _store_metrics(self, job: FusionJob) -> None:
         """Compute the fused layer's metrics in a thread worker; they land in its metadata."""
-        from ._metrics_widget import store_metrics_in_metadata
+        from ._metrics_job import store_metrics_in_metadata
+
+        def stored(metrics: dict) -> None:
+            self.status.value = f"{self.status.value}; {len(metrics)} metrics stored"
 
         fused = self.last_layers[0]  # the fused layer always comes first
-        worker = create_worker(
-            store_metrics_in_metadata, fused, job.infrared_layer, job.visible_layer
+        self.metrics_worker = self._start_task(
+            store_metrics_in_metadata,
+            fused,
+            job.infrared_layer,
+            job.visible_layer,
+            returned=stored,
+            what="metrics",
         )
-        worker.returned.connect(
-            lambda metrics: setattr(
-                self.status, "value", f"{self.status.value}; {len(metrics)} metrics stored"
-            )
-        )
-        worker.errored.connect(lambda exc: show_error(f"napari-resfuse: metrics: {exc}"))
-        worker.warned.connect(self._on_warned)
-        self.metrics_worker = worker
-        worker.start()
-
-    def _on_aborted(self) -> None:
-        self.status.value = "cancelled: no layers added"
-
-    def _on_warned(self, show_warn_args: tuple) -> None:
-        show_warning(f"napari-resfuse: {show_warn_args[0]}")  # (message, category, ...)
 
     def _on_finished(self) -> None:
         super()._on_finished()

@@ -4,12 +4,13 @@ When an input layer's data is not an in-memory numpy array (a dask array, a zarr
 stack reader) or is larger than :data:`IN_MEMORY_LIMIT`, the outputs are added as layers backed
 by the dask arrays of :func:`napari_resfuse.lazy.fuse_lazy`: moving a slider fuses only
 the plane shown (one engine call per plane; the other outputs of that plane come from a small
-cache), and nothing is fused for planes never shown. "Compute all and save" is
-:func:`save_worker`, a napari thread worker over :func:`napari_resfuse.lazy.iter_save_lazy`
-with progress and cancel.
+cache), and nothing is fused for planes never shown. The widget's "Compute all and save" runs
+:func:`napari_resfuse.lazy.iter_save_lazy` in its worker, with progress and cancel;
+:func:`save_worker` is the same as a napari thread worker, for scripts.
 
 The layers have the same names, transforms, colormaps and plugin marker as the in-memory ones
-of :mod:`napari_resfuse._napari.layers` (re-running on the same inputs updates them in place);
+(both are described by :mod:`napari_resfuse._napari._layer_specs`; re-running on the same
+inputs updates them in place);
 their marker also holds ``"lazy": True`` and the :class:`~napari_resfuse.lazy.LazyFusion`
 (:func:`lazy_of`). Contrast limits are fixed (``[0, 1]``; detail ``[-0.5, 0.5]``) so that napari
 never reads the whole data to guess them.
@@ -34,18 +35,17 @@ import numpy as np
 
 from ..lazy import LazyFusion, fuse_lazy, iter_save_lazy
 from ..options import FusionOptions
-from .background import BackgroundPlanes, computable, qt_app_running
-from .layers import (
+from ._inputs import fusion_value_range, resolve_pair
+from ._layer_specs import (
     DEFAULT_OUTPUTS,
+    DETAIL_LIMITS,
     MARKER,
-    _check_outputs,
-    _find_output,
-    _layer_value_range,
-    _resolve_pair,
-    _transform,
+    LayerData,
     add_or_update_layers,
-    output_names,
+    find_output,
+    output_layer_data,
 )
+from .background import BackgroundPlanes, computable, qt_app_running
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -63,11 +63,6 @@ __all__ = [
 
 #: Inputs larger than this (bytes) are fused lazily even when they are numpy arrays.
 IN_MEMORY_LIMIT = 1 << 30
-#: Contrast limits of the lazy detail layers (the in-memory ones use the data's own maximum).
-DETAIL_LIMITS = (-0.5, 0.5)
-_WEIGHTS_COLORMAP = "viridis"
-_DETAIL_COLORMAP = "PiYG"
-_LEVEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
 
 def is_lazy_data(data: Any, limit: int = IN_MEMORY_LIMIT) -> bool:
@@ -91,85 +86,17 @@ def lazy_layer_data(
     infrared_layer: Image,
     names: tuple[str, str],
     outputs: Iterable[str] = DEFAULT_OUTPUTS,
-) -> list[tuple[Any, dict[str, Any], str]]:
+) -> list[LayerData]:
     """The output layers of a lazy run as napari ``LayerDataTuple`` s with dask data.
 
     Same names, order, transforms and colormaps as
-    :func:`napari_resfuse._napari.layers.result_layer_data`; each layer is created hidden
-    (``visible=False``) so that napari does not slice it before it is in the viewer, and
-    :func:`fuse_layers_lazy` shows it once added.
+    :func:`napari_resfuse._napari.layers.result_layer_data` (both come from
+    :func:`~napari_resfuse._napari._layer_specs.output_layer_data`); each layer is created
+    hidden (``visible=False``) so that napari does not slice it before it is in the viewer, and
+    :func:`fuse_layers_lazy` shows it once added. Detail layers have the fixed contrast limits
+    :data:`DETAIL_LIMITS`.
     """
-    import dask.array as da
-
-    kinds = _check_outputs(outputs)
-    ir_name, vis_name = names
-    layer_names = output_names(ir_name, vis_name)
-    transform = _transform(infrared_layer)
-    rgb = lazy.fused.ndim == len(lazy.shape) + 1
-
-    def meta(kind: str, name: str, source: str | None, **extra: Any) -> dict[str, Any]:
-        marker = {
-            "key": name,
-            "output": kind,
-            "source": source,
-            "infrared": ir_name,
-            "visible": vis_name,
-            "lazy": True,
-            "lazy_fusion": lazy,
-            **extra,
-        }
-        return {"params": lazy.params, "timings": {}, MARKER: marker}
-
-    common = {"visible": False, "multiscale": False}
-    out: list[tuple[Any, dict[str, Any], str]] = []
-    fused_name = layer_names["fused"][0]
-    kwargs = {"name": fused_name, "rgb": rgb, "contrast_limits": (0.0, 1.0), **common}
-    kwargs.update(metadata=meta("fused", fused_name, None), **transform)
-    if not rgb:
-        kwargs["colormap"] = "gray"
-    out.append((lazy.fused, kwargs, "image"))
-
-    sources = (("infrared", 0), ("visible", 1))
-    if "base" in kinds:
-        for (source, k), name in zip(sources, layer_names["base"], strict=True):
-            kwargs = {"name": name, "colormap": "gray", "contrast_limits": (0.0, 1.0), **common}
-            kwargs.update(metadata=meta("base", name, source), rgb=False, **transform)
-            out.append((lazy.base[k], kwargs, "image"))
-    if "detail" in kinds:
-        for (source, k), name in zip(sources, layer_names["detail"], strict=True):
-            kwargs = {"name": name, "colormap": _DETAIL_COLORMAP, "contrast_limits": DETAIL_LIMITS}
-            kwargs.update(metadata=meta("detail", name, source), rgb=False, **common, **transform)
-            out.append((lazy.detail[k], kwargs, "image"))
-    if "weights" in kinds:
-        levels = [*lazy.levels, "max"]
-        level_transform = _transform(infrared_layer, extra_leading_axis="level")
-        for (source, k), name in zip(sources, layer_names["weights"], strict=True):
-            stack = da.concatenate([lazy.level_weights[k], lazy.weights[k][None]], axis=0)
-            kwargs = {"name": name, "colormap": _WEIGHTS_COLORMAP, "contrast_limits": (0.0, 1.0)}
-            kwargs.update(
-                metadata=meta("weights", name, source, levels=levels),
-                rgb=False,
-                **common,
-                **level_transform,
-            )
-            out.append((stack, kwargs, "image"))
-    if "winning level" in kinds:
-        colors = {None: "transparent", 0: "transparent"}
-        colors.update(
-            {i + 1: _LEVEL_COLORS[i % len(_LEVEL_COLORS)] for i in range(len(lazy.levels))}
-        )
-        features = {"index": np.arange(1, len(lazy.levels) + 1), "level": list(lazy.levels)}
-        for (source, k), name in zip(sources, layer_names["winning level"], strict=True):
-            labels = lazy.winning_level[k] + np.uint8(1)
-            kwargs = {"name": name, "colormap": colors, "features": features, "opacity": 0.6}
-            kwargs.update(
-                metadata=meta("winning level", name, source, levels=list(lazy.levels)),
-                visible=False,
-                multiscale=False,
-                **transform,
-            )
-            out.append((labels, kwargs, "labels"))
-    return out
+    return output_layer_data(lazy, infrared_layer, names, outputs)
 
 
 def fuse_layers_lazy(
@@ -217,11 +144,11 @@ def fuse_layers_lazy(
     """
     if background is None:
         background = qt_app_running()
-    ir_layer, vis_layer, opts = _resolve_pair(viewer, infrared, visible, options, overrides)
+    ir_layer, vis_layer, opts = resolve_pair(viewer, infrared, visible, options, overrides)
     if opts.value_range is None:
         ranges = (
-            _layer_value_range(ir_layer, np.dtype(ir_layer.data.dtype), "infrared"),
-            _layer_value_range(vis_layer, np.dtype(vis_layer.data.dtype), "visible"),
+            fusion_value_range(ir_layer, ir_layer.data.dtype, "infrared"),
+            fusion_value_range(vis_layer, vis_layer.data.dtype, "visible"),
         )
         opts = opts.replace(value_range=ranges)
     lazy = fuse_lazy(
@@ -232,7 +159,7 @@ def fuse_layers_lazy(
         cache_blocks=cache_blocks,
     )
     data = lazy_layer_data(lazy, ir_layer, (ir_layer.name, vis_layer.name), outputs)
-    earlier = [_find_output(viewer, kwargs["metadata"][MARKER]["key"]) for _, kwargs, _ in data]
+    earlier = [find_output(viewer, kwargs["metadata"][MARKER]["key"]) for _, kwargs, _ in data]
     previous = [layer.data for layer in earlier if layer is not None]
     if background:
         keep = max(cache_blocks, 1)
