@@ -536,6 +536,16 @@ def _robust_fit(src, dst, model, fw):
     return fitted
 
 
+def _moved(before: np.ndarray, after: np.ndarray, shape) -> float:
+    """The largest distance (visible px) between where two matrices put the frame's corners."""
+    h, w = shape
+    corners = np.array([[0, 0], [0, w - 1], [h - 1, 0], [h - 1, w - 1]], float)
+    a = np.linalg.inv(before)
+    b = np.linalg.inv(after)
+    ir = _apply(before, corners)
+    return float(np.abs(_apply(a, ir) - _apply(b, ir)).max())
+
+
 def _distinct(results, k):
     """The ``k`` best search results that are not near-duplicates of a better one."""
     kept = []
@@ -581,7 +591,7 @@ def estimate(
         with the message ``"stopped"``.
     **settings
         ``min_overlap`` (0.3: the smallest fraction of the smaller frame the search
-        considers), ``candidates`` (3: starts refined), ``work_side`` (1024: the largest side of
+        considers), ``candidates`` (2: starts refined), ``work_side`` (1024: the largest side of
         the visible working grid), ``tiles`` (4: tiles per side for affine/projective).
 
     Returns
@@ -597,7 +607,7 @@ def estimate(
     report = progress or (lambda stage, fraction: None)
     stop = should_stop or (lambda: False)
     min_overlap = float(settings.pop("min_overlap", 0.3))
-    candidates_n = int(settings.pop("candidates", 3))
+    candidates_n = int(settings.pop("candidates", 2))
     work_side = int(settings.pop("work_side", 1024))
     grid = int(settings.pop("tiles", 4))
     ir = _normalise(infrared)
@@ -652,6 +662,13 @@ def _estimate(
     kind0 = "translation" if model == "translation" else "similarity"
     best = None
     cands = [c for c in cands if c[0] >= 0.75 * cands[0][0]]
+    # Coarsest level: at most 8 times coarser, and the visible ~48 px on its short side.
+    # (SimpleITK shrinks both images by the same factor: the infrared keeps ~32 px too.)
+    short = min(min(fixed.GetSize()) / 48.0, min(moving.GetSize()) / 32.0)
+    coarse = int(max(1, min(8, 2 ** math.floor(math.log2(max(short, 1.0))))))
+    levels = (coarse, max(1, coarse // 2))
+    # A start may move by a few of the search's coarse pixels; more means it ran away.
+    leash = 0.08 * max(vis.shape)
     for k, cand in enumerate(cands):
         try:
             mat, mi, it, msg = _refine(
@@ -659,12 +676,14 @@ def _estimate(
                 moving,
                 cand[3],
                 kind0,
-                shrink=(8, 4),
-                sigmas=(4, 2),
+                shrink=levels,
+                sigmas=tuple(lv / 2.0 for lv in levels),
                 iterations=100,
                 stop=stop,
             )
         except RuntimeError:
+            continue
+        if _moved(cand[3], mat, vis.shape) > leash:
             continue
         _DEBUG(f"cand {k} search {cand[0]:.1f} s={cand[1]:.3f} -> mi {mi:.4f}", cand[3], mat)
         if best is None or mi > best[1]:
@@ -701,9 +720,10 @@ def _estimate(
     timing["refine"] = round(time.perf_counter() - t0, 2)
     if model in ("affine", "projective"):
         vis_w = _shrink(vis, fw)
-        for rnd in range(2):
+        passes = 4
+        for rnd in range(passes):
             src, dst = _tile_matches(vis_w, fw, moving, mat, grid, stop)
-            report("tiles", (rnd + 1) / 2)
+            report("tiles", (rnd + 1) / passes)
             fitted = _robust_fit(src, dst, model, fw)
             _DEBUG(f"tiles {len(src)} {model}", mat, fitted if fitted is not None else mat)
             if fitted is None:
@@ -720,7 +740,11 @@ def _estimate(
                 if fitted_mi <= mi:  # the similarity explains the pair as well: keep it
                     break
                 mi = fitted_mi
+            moved = _moved(mat, fitted, vis.shape)
             mat = fitted
+            if moved < 0.05 * fw:  # settled
+                break
+        report("tiles", 1.0)
         timing["tiles"] = round(time.perf_counter() - t0, 2)
     timing["total"] = round(time.perf_counter() - t0, 2)
     _DEBUG(f"timing {timing} fw={fw:.2f} fi={fi:.2f}", mat, mat)
