@@ -1,0 +1,150 @@
+"""The automatic estimator (``napari_resfuse.register._auto``) on known warps.
+
+Each test views an aligned made-up multimodal scene (:func:`._warps.scene`: shared edges,
+unrelated brightness) through two simulated cameras and checks that :func:`estimate` recovers
+the known registration; errors are in visible pixels (see :mod:`._warps`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_resfuse.register._auto import METRIC, MIN_SIGNIFICANCE, AutoEstimate, estimate
+
+from . import _warps
+
+#: Known warps: (model, warp_pair keywords). Scale ratios 1, 2, 1/2, 1/4 and 1/6 (the infrared
+#: finer), rolls up to ±10°, offsets, a 50 % overlap and inverted infrared contrast.
+SUB_PIXEL = {
+    "translation": ("translation", {"offset": (0.1, -0.15)}),
+    "ratio 2, roll 8°": ("similarity", {"ratio": 2, "rotation": 8, "offset": (0.05, 0.05)}),
+    "ratio 1/2, roll -8°": ("similarity", {"ratio": 0.5, "rotation": -8, "offset": (-0.05, 0.1)}),
+    "ratio 1/4, affine": ("affine", {"ratio": 0.25, "rotation": 6, "visible_pixel": 2.0}),
+    "ratio 1/6, roll -5°": ("similarity", {"ratio": 1 / 6, "rotation": -5, "visible_pixel": 2.5}),
+    "overlap 50 %, affine": (
+        "affine",
+        {"ratio": 1.5, "rotation": -6, "infrared_side": 0.75, "offset": (0.12, 0.2)},
+    ),
+    "inverted infrared, roll 10°": (
+        "affine",
+        {"ratio": 2, "rotation": 10, "invert": True, "offset": (0.1, -0.1)},
+    ),
+}
+
+#: Coarse infrared (4 and 6 times the visible pixel; the infrared is then only 120 × 160 and
+#: 100 × 133 px) and a projective warp: recovered to a fraction of an *infrared* pixel, but
+#: not yet to half a visible pixel (measured 0.9–1.7 visible px; see the xfail test).
+COARSE = {
+    "ratio 4, affine": ("affine", {"ratio": 4, "rotation": -9, "visible_pixel": 0.5}),
+    "ratio 6, roll 5°": ("similarity", {"ratio": 6, "rotation": 5, "visible_pixel": 0.4}),
+    "projective": ("projective", {"ratio": 2, "rotation": 4, "tilt": (4e-4, -3e-4)}),
+}
+
+
+@pytest.fixture(scope="module")
+def base():
+    return _warps.scene((240, 320), seed=1)
+
+
+def _run(base, model, kw):
+    ir, vis, true = _warps.warp_pair(*base, **kw)
+    ir_in, vis_in = ir.copy(), vis.copy()
+    found = estimate(ir, vis, model=model)
+    assert np.array_equal(ir, ir_in) and np.array_equal(vis, vis_in)  # inputs untouched
+    return found, true, ir.shape, vis.shape
+
+
+@pytest.mark.parametrize("case", list(SUB_PIXEL))
+def test_known_warp_recovered_to_half_a_visible_pixel(base, case):
+    model, kw = SUB_PIXEL[case]
+    found, true, ir_shape, vis_shape = _run(base, model, kw)
+    assert isinstance(found, AutoEstimate)
+    assert found.converged, found.message
+    assert found.metric == METRIC and found.score > 0.3
+    assert found.matrix.shape == (3, 3) and found.matrix.dtype == np.float64
+    if model != "projective":
+        np.testing.assert_allclose(found.matrix[2], (0.0, 0.0, 1.0))
+    assert _warps.overlap_rms(true, found.matrix, ir_shape, vis_shape) <= 0.5
+
+
+@pytest.mark.parametrize("case", list(COARSE))
+def test_coarse_infrared_and_projective_within_half_an_infrared_pixel(base, case):
+    model, kw = COARSE[case]
+    found, true, ir_shape, vis_shape = _run(base, model, kw)
+    assert found.converged, found.message
+    visible_per_infrared = 1.0 / np.sqrt(abs(np.linalg.det(true[:2, :2])))
+    rms = _warps.overlap_rms(true, found.matrix, ir_shape, vis_shape)
+    # Half an infrared pixel; the projective case (ratio 2) measured 0.9 px: 1.5 px allowed.
+    limit = 1.5 if model == "projective" else 0.5 * visible_per_infrared
+    assert rms <= limit
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the issue's 0.5 visible-px target is not met yet for a 4x/6x coarser infrared of "
+    "~120 x 160 px or a projective warp (mutual information's optimum itself is ~1 px off)",
+)
+@pytest.mark.parametrize("case", list(COARSE))
+def test_coarse_infrared_and_projective_to_half_a_visible_pixel(base, case):
+    model, kw = COARSE[case]
+    found, true, ir_shape, vis_shape = _run(base, model, kw)
+    assert _warps.overlap_rms(true, found.matrix, ir_shape, vis_shape) <= 0.5
+
+
+def test_scale_hint_narrows_the_search_to_the_same_answer(base):
+    ir, vis, true = _warps.warp_pair(*base, ratio=2, rotation=-4, offset=(0.05, 0.0))
+    found = estimate(ir, vis, model="similarity", scale_hint=0.5)
+    assert found.converged, found.message
+    assert _warps.overlap_rms(true, found.matrix, ir.shape, vis.shape) <= 0.5
+
+
+@pytest.mark.parametrize("kind", ["noise", "constant", "smooth noise"])
+def test_pairs_without_shared_structure_do_not_converge(kind):
+    rng = np.random.default_rng(3)
+    if kind == "noise":
+        ir, vis = rng.random((120, 160)), rng.random((150, 200))
+    elif kind == "constant":
+        ir, vis = np.full((120, 160), 7.0), np.ones((150, 200))
+    else:
+        from scipy import ndimage
+
+        ir = ndimage.gaussian_filter(rng.random((120, 160)), 3)
+        vis = ndimage.gaussian_filter(rng.random((150, 200)), 3)
+    found = estimate(ir, vis)
+    assert not found.converged
+    assert found.message
+
+
+def test_significance_threshold_is_documented_in_the_message():
+    rng = np.random.default_rng(5)
+    found = estimate(rng.random((100, 120)), rng.random((100, 120)), model="similarity")
+    assert not found.converged
+    assert f"at least {MIN_SIGNIFICANCE:g}" in found.message
+
+
+def test_should_stop_stops_with_a_message(base):
+    ir, vis, _ = _warps.warp_pair(*base, ratio=2, rotation=3)
+    stages = []
+    found = estimate(
+        ir,
+        vis,
+        progress=lambda stage, fraction: stages.append((stage, fraction)),
+        should_stop=lambda: len(stages) > 3,
+    )
+    assert not found.converged
+    assert found.message == "stopped"
+    assert stages and all(0.0 <= f <= 1.0 for _, f in stages)
+
+
+def test_progress_reports_each_stage(base):
+    ir, vis, _ = _warps.warp_pair(*base, ratio=2, rotation=3)
+    stages = set()
+    found = estimate(ir, vis, model="affine", progress=lambda s, f: stages.add(s))
+    assert found.converged
+    assert {"search", "refine", "tiles"} <= stages
+
+
+def test_unknown_model_is_refused():
+    with pytest.raises(ValueError, match="unknown model"):
+        estimate(np.zeros((32, 32)), np.zeros((32, 32)), model="elastic")
