@@ -145,6 +145,27 @@ def _prepare(infrared, visible, value_ranges=(None, None)) -> _Sources:
     return _Sources(ir, vis, ir_raw, vis_raw, output_dtype(ir_raw.dtype, vis_raw.dtype))
 
 
+def _prepare_aligned(infrared, visible, align: Mapping[str, Any]) -> _Sources:
+    """:func:`_prepare` of a pair put on one grid first, as ``fuse(..., registration=)`` does
+    (``align``: its keywords). Each source is scaled by its unaligned image's range; the
+    metrics read a ``uint8`` source as ``uint8`` again (the grey ``[0, 1]`` image, rounded) and
+    any other as that float image; the fused image keeps the sources' type."""
+    from .register._apply import align_pair
+
+    ir, vis = np.asarray(infrared), np.asarray(visible)
+    aligned = align_pair(ir, vis, **align)
+    sources = _prepare(aligned.infrared, aligned.visible, aligned.value_range)
+    metric = [
+        from_unit_range(unit, np.uint8) if original.dtype == np.uint8 else unit
+        for unit, original in ((sources.infrared, ir), (sources.visible, vis))
+    ]
+    return sources._replace(
+        infrared_metric=metric[0],
+        visible_metric=metric[1],
+        dtype=output_dtype(ir.dtype, vis.dtype),
+    )
+
+
 def fuse_pair(
     infrared,
     visible,
@@ -346,6 +367,9 @@ def iter_compare(
     cell_width: int = 160,
     grid_columns: int | None = None,
     digits: int = 4,
+    registration=None,
+    grid: str = "visible",
+    crop: str | None = "overlap",
 ) -> Generator[CompareProgress, None, CompareReport]:
     """:func:`compare`, yielding a :class:`CompareProgress` at the start and after each pair
     and method.
@@ -362,12 +386,16 @@ def iter_compare(
     ):
         raise ValueError(f"grid_columns must be a positive integer or None; got {grid_columns!r}")
     pairs = find_pairs(pairs_dir)
+    align = _alignment(registration, grid, crop, pairs)
     if MEAN_PAIR in pairs.names:
         raise ValueError(f"a pair may not be named {MEAN_PAIR!r} (reserved for the mean rows)")
     out = Path(out_dir)
     check_not_inputs(out, (pairs_dir, pairs.infrared_dir, pairs.visible_dir))
     check_writable_folder(out)
-    folders = {name: _MethodFolder(out, METHODS[name], weights, seed) for name in names}
+    folders = {
+        name: _MethodFolder(out, METHODS[name], weights, seed, _registration_stamp(align))
+        for name in names
+    }
     total = len(pairs) * len(names) + 1
     step = 0
     report = CompareReport(
@@ -383,7 +411,8 @@ def iter_compare(
     yield CompareProgress(0, total, None, None, "start")
     for pair, ir_path, vis_path in pairs:
         try:
-            sources = _prepare(read_image(ir_path), read_image(vis_path))
+            ir, vis = read_image(ir_path), read_image(vis_path)
+            sources = _prepare_aligned(ir, vis, align) if align else _prepare(ir, vis)
         except (ValueError, FileNotFoundError) as exc:  # this pair only: go on
             report.failed[pair] = str(exc)
             step += len(names)
@@ -436,6 +465,44 @@ def iter_compare(
     return report
 
 
+def _alignment(registration, grid: str, crop: str | None, pairs) -> dict[str, Any]:
+    """The ``align_pair`` keywords of a comparison (empty without a registration), checked
+    before any work: a file is read, and a rig must fit the first pair's shapes."""
+    if registration is None:
+        return {}
+    from .method.inputs import spatial_shape
+    from .register import Registration
+    from .register._apply import CROPS, GRIDS, resolve_registration
+
+    if grid not in GRIDS:
+        raise ValueError(f"grid must be 'visible' or 'infrared', got {grid!r}")
+    if crop not in CROPS:
+        raise ValueError(f"crop must be 'overlap' or None, got {crop!r}")
+    auto = isinstance(registration, str) and registration == "auto"
+    if not auto and isinstance(registration, str | os.PathLike):
+        registration = Registration.load(registration)
+    if not auto and len(pairs):
+        name, ir_path, vis_path = pairs[0]
+        ir, vis = read_image(ir_path), read_image(vis_path)
+        frames = [spatial_shape(image.shape)[-2:] for image in (ir, vis)]
+        try:
+            registration = resolve_registration(registration, *frames, ir, vis)
+        except ValueError as exc:
+            raise ValueError(f"pair {name!r}: {exc}") from None
+    return {"registration": registration, "grid": grid, "crop": crop}
+
+
+def _registration_stamp(align: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What identifies a comparison's registration in each method's ``settings.json``."""
+    if not align:
+        return None
+    import json
+
+    reg = align["registration"]
+    rig = "auto" if isinstance(reg, str) else json.loads(reg.to_json())
+    return {"registration": rig, "grid": align["grid"], "crop": align["crop"]}
+
+
 def _failed_rows(failed: Mapping[str, str], methods, metric_names) -> list[dict[str, Any]]:
     """The failed (pair, method) cells as rows of NaN, so the CSV shows what is missing."""
     rows = []
@@ -461,6 +528,9 @@ def compare(
     grid_columns: int | None = None,
     digits: int = 4,
     progress: Callable[[CompareProgress], Any] | None = None,
+    registration=None,
+    grid: str = "visible",
+    crop: str | None = "overlap",
 ) -> CompareReport:
     """Fuse every pair of a folder with every method, compute metrics, write a report.
 
@@ -496,6 +566,14 @@ def compare(
         Decimal places in the Markdown tables.
     progress : callable, optional
         Called with each :class:`CompareProgress`.
+    registration : None, "auto", Registration or path, optional
+        Align each pair first, as :func:`napari_resfuse.fuse` does, so that every method gets
+        the same aligned pair: a registration (file) is one rig for every pair (a file for
+        other shapes than the first pair's is refused before any work; another pair of other
+        shapes fails alone); ``"auto"`` registers each pair. The metrics then measure the
+        aligned (cropped) sources.
+    grid, crop :
+        As for :func:`napari_resfuse.fuse`, with a registration.
 
     Returns
     -------
@@ -533,11 +611,10 @@ def compare(
         cell_width=cell_width,
         grid_columns=grid_columns,
         digits=digits,
+        registration=registration,
+        grid=grid,
+        crop=crop,
     )
-    while True:
-        try:
-            event = next(runner)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(event)
+    from .method.fuse import run_with_progress
+
+    return run_with_progress(runner, progress)
