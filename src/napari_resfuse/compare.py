@@ -49,6 +49,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .alignment import Alignment
 from .compare_methods import (
     BACKBONE_OF_BASELINE,
     DEFAULT_METHODS,
@@ -145,15 +146,13 @@ def _prepare(infrared, visible, value_ranges=(None, None)) -> _Sources:
     return _Sources(ir, vis, ir_raw, vis_raw, output_dtype(ir_raw.dtype, vis_raw.dtype))
 
 
-def _prepare_aligned(infrared, visible, align: Mapping[str, Any]) -> _Sources:
-    """:func:`_prepare` of a pair put on one grid first, as ``fuse(..., registration=)`` does
-    (``align``: its keywords). Each source is scaled by its unaligned image's range; the
+def _prepare_aligned(infrared, visible, align: Alignment) -> _Sources:
+    """:func:`_prepare` of a pair put on one grid first, as ``fuse(..., registration=)`` does.
+    Each source is scaled by its unaligned image's range; the
     metrics read a ``uint8`` source as ``uint8`` again (the grey ``[0, 1]`` image, rounded) and
     any other as that float image; the fused image keeps the sources' type."""
-    from .register._apply import align_pair
-
     ir, vis = np.asarray(infrared), np.asarray(visible)
-    aligned = align_pair(ir, vis, **align)
+    aligned = align.align(ir, vis)
     sources = _prepare(aligned.infrared, aligned.visible, aligned.value_range)
     metric = [
         from_unit_range(unit, np.uint8) if original.dtype == np.uint8 else unit
@@ -386,14 +385,16 @@ def iter_compare(
     ):
         raise ValueError(f"grid_columns must be a positive integer or None; got {grid_columns!r}")
     pairs = find_pairs(pairs_dir)
-    align = _alignment(registration, grid, crop, pairs)
+    align = None
+    if registration is not None:  # checked now, before any work
+        align = Alignment.for_pairs(registration, pairs, grid=grid, crop=crop)
     if MEAN_PAIR in pairs.names:
         raise ValueError(f"a pair may not be named {MEAN_PAIR!r} (reserved for the mean rows)")
     out = Path(out_dir)
     check_not_inputs(out, (pairs_dir, pairs.infrared_dir, pairs.visible_dir))
     check_writable_folder(out)
     folders = {
-        name: _MethodFolder(out, METHODS[name], weights, seed, _registration_stamp(align))
+        name: _MethodFolder(out, METHODS[name], weights, seed, align and align.key)
         for name in names
     }
     total = len(pairs) * len(names) + 1
@@ -412,7 +413,7 @@ def iter_compare(
     for pair, ir_path, vis_path in pairs:
         try:
             ir, vis = read_image(ir_path), read_image(vis_path)
-            sources = _prepare_aligned(ir, vis, align) if align else _prepare(ir, vis)
+            sources = _prepare(ir, vis) if align is None else _prepare_aligned(ir, vis, align)
         except (ValueError, FileNotFoundError) as exc:  # this pair only: go on
             report.failed[pair] = str(exc)
             step += len(names)
@@ -463,44 +464,6 @@ def iter_compare(
     step += 1
     yield CompareProgress(step, total, None, None, "report")
     return report
-
-
-def _alignment(registration, grid: str, crop: str | None, pairs) -> dict[str, Any]:
-    """The ``align_pair`` keywords of a comparison (empty without a registration), checked
-    before any work: a file is read, and a rig must fit the first pair's shapes."""
-    if registration is None:
-        return {}
-    from .method.inputs import spatial_shape
-    from .register import Registration
-    from .register._apply import CROPS, GRIDS, resolve_registration
-
-    if grid not in GRIDS:
-        raise ValueError(f"grid must be 'visible' or 'infrared', got {grid!r}")
-    if crop not in CROPS:
-        raise ValueError(f"crop must be 'overlap' or None, got {crop!r}")
-    auto = isinstance(registration, str) and registration == "auto"
-    if not auto and isinstance(registration, str | os.PathLike):
-        registration = Registration.load(registration)
-    if not auto and len(pairs):
-        name, ir_path, vis_path = pairs[0]
-        ir, vis = read_image(ir_path), read_image(vis_path)
-        frames = [spatial_shape(image.shape)[-2:] for image in (ir, vis)]
-        try:
-            registration = resolve_registration(registration, *frames, ir, vis)
-        except ValueError as exc:
-            raise ValueError(f"pair {name!r}: {exc}") from None
-    return {"registration": registration, "grid": grid, "crop": crop}
-
-
-def _registration_stamp(align: Mapping[str, Any]) -> dict[str, Any] | None:
-    """What identifies a comparison's registration in each method's ``settings.json``."""
-    if not align:
-        return None
-    import json
-
-    reg = align["registration"]
-    rig = "auto" if isinstance(reg, str) else json.loads(reg.to_json())
-    return {"registration": rig, "grid": align["grid"], "crop": align["crop"]}
 
 
 def _failed_rows(failed: Mapping[str, str], methods, metric_names) -> list[dict[str, Any]]:

@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from .alignment import Alignment
 from .method.inputs import MIN_SIDE, is_color, spatial_shape
 from .options import FusionOptions
 
 __all__ = [
     "OUTPUTS",
-    "Alignment",
     "LazyFusion",
     "check_inputs",
     "fuse_lazy",
@@ -344,88 +344,6 @@ def check_inputs(ir, vis) -> tuple[int, ...]:
     return spatial
 
 
-class Alignment:
-    """One registration applied to every plane of two stacks (a fixed rig): the resolved
-    :class:`~napari_resfuse.register.Registration` (bound to the two frame shapes), the grid
-    and the crop, as :func:`~napari_resfuse.fuse` applies them to one pair.
-
-    Made by :meth:`for_stacks`, which checks everything that needs no pixels, so a registration
-    for other shapes fails before any plane is read or fused.
-    """
-
-    def __init__(self, registration, grid: str, crop: str | None):
-        self.registration = registration
-        self.grid = grid
-        self.crop = crop
-
-    @classmethod
-    def for_stacks(cls, registration, ir, vis, *, grid="visible", crop="overlap") -> Alignment:
-        """Resolve ``registration`` (``"auto"``: registered on the first planes; a file; a
-        :class:`Registration`) for two stacks ``(..., H, W[, 3])`` of any frame sizes and the
-        same stack axes."""
-        from .register._apply import CROPS, GRIDS, resolve_registration
-
-        if grid not in GRIDS:
-            raise ValueError(f"grid must be 'visible' or 'infrared', got {grid!r}")
-        if crop not in CROPS:
-            raise ValueError(f"crop must be 'overlap' or None, got {crop!r}")
-        for name, array in (("infrared", ir), ("visible", vis)):
-            _check_stack(name, array)
-        ir_spatial, vis_spatial = spatial_shape(ir.shape), spatial_shape(vis.shape)
-        if ir_spatial[:-2] != vis_spatial[:-2]:
-            raise ValueError(
-                f"infrared {tuple(ir.shape)} and visible {tuple(vis.shape)} have different "
-                f"stack axes ({ir_spatial[:-2]} vs {vis_spatial[:-2]}): one registration "
-                "applies plane by plane to stacks of the same length"
-            )
-        first_ir = first_vis = None
-        if isinstance(registration, str) and registration == "auto":
-            first = (0,) * (len(ir_spatial) - 2)
-            first_ir, first_vis = np.asarray(ir[first]), np.asarray(vis[first])
-        reg = resolve_registration(
-            registration, ir_spatial[-2:], vis_spatial[-2:], first_ir, first_vis
-        )
-        alignment = cls(reg, grid, crop)
-        _check_side(alignment.frame_shape, "aligned images")
-        return alignment
-
-    @property
-    def frame_shape(self) -> tuple[int, int]:
-        """``(H, W)`` of an aligned plane: the overlap's rectangle, or the grid's frame."""
-        reg = self.registration
-        if self.crop == "overlap":
-            r0, c0, r1, c1 = reg.overlap_box(self.grid)
-            return (r1 - r0, c1 - c0)
-        return tuple(reg.visible_shape if self.grid == "visible" else reg.infrared_shape)
-
-    @property
-    def valid(self) -> np.ndarray | None:
-        """Where both images see the scene, with ``crop=None``; None once cropped."""
-        if self.crop == "overlap":
-            return None
-        reg = self.registration
-        return (reg.valid if self.grid == "visible" else reg.valid_infrared).copy()
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """``params["registration"]`` of :func:`~napari_resfuse.fuse` for this alignment."""
-        from .register._apply import alignment_params
-
-        return alignment_params(self.registration, self.grid, self.crop)
-
-    def apply(self, ir, vis, value_range) -> tuple[np.ndarray, np.ndarray]:
-        """Both blocks on one grid, scaled by the unaligned stacks' ``value_range``."""
-        from .register._apply import align_pair
-
-        aligned = align_pair(
-            ir, vis, self.registration, grid=self.grid, crop=self.crop, value_range=value_range
-        )
-        return aligned.infrared, aligned.visible
-
-    def __repr__(self) -> str:
-        return f"Alignment({self.registration!r}, grid={self.grid!r}, crop={self.crop!r})"
-
-
 def stack_range(name: str, array, compute: Callable | None = None) -> tuple[float, float]:
     """The whole stack's ``(min, max)``: what the engine uses for the stack as one array.
 
@@ -525,8 +443,11 @@ def fuse_lazy(
     if registration is None:
         spatial = check_inputs(ir, vis)
     else:
+        for name, array in (("infrared", ir), ("visible", vis)):
+            _check_stack(name, array)
         alignment = Alignment.for_stacks(registration, ir, vis, grid=grid, crop=crop)
         spatial = (*spatial_shape(ir.shape)[:-2], *alignment.frame_shape)
+        _check_side(spatial, "aligned images")
     if opts.value_range is None:  # of the unaligned stacks, as fuse() scales a registered pair
         opts = opts.replace(value_range=(stack_range("infrared", ir), stack_range("visible", vis)))
     engine = _BlockEngine(opts, cache_blocks, alignment)

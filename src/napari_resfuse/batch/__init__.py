@@ -221,12 +221,12 @@ def _matches(sidecar: Path, key: dict) -> bool:
     return True
 
 
-def _pair_jobs(pairs, out: Path, options, intermediates, fmt, align: dict):
+def _pair_jobs(pairs, out: Path, options, intermediates, fmt, align):
     """(name, task args, key) for every pair, and the names already done."""
     common = {
         "version": __version__,
         "options": _options_key(options),
-        "registration": _registration_key(align),
+        "registration": None if align is None else align.key,
         "intermediates": None if intermediates is None else str(intermediates.resolve()),
         "format": fmt if intermediates is not None else None,
     }
@@ -247,53 +247,6 @@ def _frames(reader):
 
     chunks = (1, *reader.shape[1:])
     return da.from_array(reader, chunks=chunks, asarray=True, fancy=False)
-
-
-def _resolve_alignment(mode: str, inputs, registration, grid: str, crop: str | None):
-    """The registration of a batch, checked before anything starts.
-
-    Pairs: the ``fuse`` keywords (a file is read, and a registration bound to the first pair's
-    shapes); stacks: a :class:`~napari_resfuse.lazy.Alignment` for the two stacks.
-    """
-    from ..lazy import Alignment
-    from ..register import Registration
-    from ..register._apply import CROPS, GRIDS, resolve_registration
-
-    if registration is None:
-        return {} if mode == "pairs" else None
-    if grid not in GRIDS:
-        raise ValueError(f"grid must be 'visible' or 'infrared', got {grid!r}")
-    if crop not in CROPS:
-        raise ValueError(f"crop must be 'overlap' or None, got {crop!r}")
-    auto = isinstance(registration, str) and registration == "auto"
-    if not auto and isinstance(registration, str | os.PathLike):
-        registration = Registration.load(registration)
-    if mode == "stacks":
-        from ..stacks import stack_reader
-
-        ir_reader, vis_reader = (stack_reader(p) for p in inputs)
-        return Alignment.for_stacks(registration, ir_reader, vis_reader, grid=grid, crop=crop)
-    if not auto and len(inputs):  # one rig: it must fit the pairs (the first one, here)
-        from ..io import read_image
-        from ..method.inputs import spatial_shape
-
-        _, ir_path, vis_path = inputs[0]
-        ir, vis = read_image(ir_path), read_image(vis_path)
-        frames = [spatial_shape(image.shape)[-2:] for image in (ir, vis)]
-        try:
-            registration = resolve_registration(registration, *frames, ir, vis)
-        except ValueError as exc:
-            raise ValueError(f"pair {inputs.names[0]!r}: {exc}") from None
-    return {"registration": registration, "grid": grid, "crop": crop}
-
-
-def _registration_key(align: dict):
-    """What identifies a pairs batch's registration in its resumption key."""
-    if not align:
-        return None
-    reg = align["registration"]
-    rig = "auto" if isinstance(reg, str) else json.loads(reg.to_json())
-    return {"registration": rig, "grid": align["grid"], "crop": align["crop"]}
 
 
 def _own_store(out: Path):
@@ -329,9 +282,7 @@ def _stack_jobs(
     ir_reader, vis_reader = (stack_reader(p) for p in paths)
     # The engine's own checks of two stacks, and the fused shape; nothing is read or fused.
     probe = options if options.value_range is not None else options.replace(value_range=(0, 1))
-    registered = {} if alignment is None else {"registration": alignment.registration}
-    if alignment is not None:
-        registered.update(grid=alignment.grid, crop=alignment.crop)
+    registered = {} if alignment is None else alignment.fuse_kwargs
     lazy = fuse_lazy(ir_reader, vis_reader, probe, **registered)
     shape, n_lead = tuple(lazy.fused.shape), len(lazy.shape) - 2
     if options.value_range is None:
@@ -353,7 +304,7 @@ def _stack_jobs(
         "version": __version__,
         "options": _options_key(options),
         "inputs": [_stat(p) for p in paths],
-        "registration": None if alignment is None else alignment.params,
+        "registration": None if alignment is None else alignment.key,
         "chunks": list(chunks),
         "dtype": str(dtype),
     }
@@ -491,7 +442,17 @@ def run_batch(
         if out.exists() and not out.is_dir():
             raise ValueError(f"output {str(out)!r} exists and is not a folder")
 
-    align = _resolve_alignment(mode, inputs, registration, grid, crop)
+    align = None
+    if registration is not None:  # checked now, before any work
+        from ..alignment import Alignment
+
+        if mode == "pairs":
+            align = Alignment.for_pairs(registration, inputs, grid=grid, crop=crop)
+        else:
+            from ..stacks import stack_reader
+
+            readers = [stack_reader(p) for p in inputs]
+            align = Alignment.for_stacks(registration, *readers, grid=grid, crop=crop)
     _check_weights(opts)  # once, here, before any cluster starts
     for folder in (out if mode == "pairs" else out.parent, intermediates):
         if folder is not None:

@@ -119,7 +119,7 @@ def pair_task(
     key: dict,
     intermediates: Path | None,
     fmt: str,
-    align: dict | None = None,
+    alignment=None,
 ) -> dict:
     """Fuse one pair and write it as ``resfuse fuse`` does; returns a small record.
 
@@ -138,7 +138,8 @@ def pair_task(
     try:
         _network(options)
         ir, vis = io.read_image(ir_path), io.read_image(vis_path)
-        result = fuse(ir, vis, options, **(align or {}))
+        registered = {} if alignment is None else alignment.fuse_kwargs
+        result = fuse(ir, vis, options, **registered)
     except (ValueError, FileNotFoundError) as exc:  # bad input: retrying cannot help
         return _failed(name, exc)
     dtype = io.output_dtype(ir.dtype, vis.dtype)
