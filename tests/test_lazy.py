@@ -199,7 +199,7 @@ def test_save_lazy_zarr_tiff_progress_cancel(tmp_path):
     # The generator form (for a napari thread worker): closing it is cancelling.
     runner = iter_save_lazy(lazy, tmp_path / "closed.zarr")
     assert next(runner) == (0, 3) and next(runner) == (1, 3)
-    assert any(p.name.startswith(".closed.zarr.partial") for p in tmp_path.iterdir())
+    assert any(p.name.startswith(".closed.partial-") for p in tmp_path.iterdir())
     runner.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif", "out.zarr"]
 

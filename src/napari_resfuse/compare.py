@@ -49,6 +49,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .alignment import Alignment
 from .compare_methods import (
     BACKBONE_OF_BASELINE,
     DEFAULT_METHODS,
@@ -143,6 +144,25 @@ def _prepare(infrared, visible, value_ranges=(None, None)) -> _Sources:
             f"{vis.shape}"
         )
     return _Sources(ir, vis, ir_raw, vis_raw, output_dtype(ir_raw.dtype, vis_raw.dtype))
+
+
+def _prepare_aligned(infrared, visible, align: Alignment) -> _Sources:
+    """:func:`_prepare` of a pair put on one grid first, as ``fuse(..., registration=)`` does.
+    Each source is scaled by its unaligned image's range; the
+    metrics read a ``uint8`` source as ``uint8`` again (the grey ``[0, 1]`` image, rounded) and
+    any other as that float image; the fused image keeps the sources' type."""
+    ir, vis = np.asarray(infrared), np.asarray(visible)
+    aligned = align.align(ir, vis)
+    sources = _prepare(aligned.infrared, aligned.visible, aligned.value_range)
+    metric = [
+        from_unit_range(unit, np.uint8) if original.dtype == np.uint8 else unit
+        for unit, original in ((sources.infrared, ir), (sources.visible, vis))
+    ]
+    return sources._replace(
+        infrared_metric=metric[0],
+        visible_metric=metric[1],
+        dtype=output_dtype(ir.dtype, vis.dtype),
+    )
 
 
 def fuse_pair(
@@ -346,6 +366,9 @@ def iter_compare(
     cell_width: int = 160,
     grid_columns: int | None = None,
     digits: int = 4,
+    registration=None,
+    grid: str = "visible",
+    crop: str | None = "overlap",
 ) -> Generator[CompareProgress, None, CompareReport]:
     """:func:`compare`, yielding a :class:`CompareProgress` at the start and after each pair
     and method.
@@ -362,12 +385,18 @@ def iter_compare(
     ):
         raise ValueError(f"grid_columns must be a positive integer or None; got {grid_columns!r}")
     pairs = find_pairs(pairs_dir)
+    align = None
+    if registration is not None:  # checked now, before any work
+        align = Alignment.for_pairs(registration, pairs, grid=grid, crop=crop)
     if MEAN_PAIR in pairs.names:
         raise ValueError(f"a pair may not be named {MEAN_PAIR!r} (reserved for the mean rows)")
     out = Path(out_dir)
     check_not_inputs(out, (pairs_dir, pairs.infrared_dir, pairs.visible_dir))
     check_writable_folder(out)
-    folders = {name: _MethodFolder(out, METHODS[name], weights, seed) for name in names}
+    folders = {
+        name: _MethodFolder(out, METHODS[name], weights, seed, align and align.key)
+        for name in names
+    }
     total = len(pairs) * len(names) + 1
     step = 0
     report = CompareReport(
@@ -383,7 +412,8 @@ def iter_compare(
     yield CompareProgress(0, total, None, None, "start")
     for pair, ir_path, vis_path in pairs:
         try:
-            sources = _prepare(read_image(ir_path), read_image(vis_path))
+            ir, vis = read_image(ir_path), read_image(vis_path)
+            sources = _prepare(ir, vis) if align is None else _prepare_aligned(ir, vis, align)
         except (ValueError, FileNotFoundError) as exc:  # this pair only: go on
             report.failed[pair] = str(exc)
             step += len(names)
@@ -461,6 +491,9 @@ def compare(
     grid_columns: int | None = None,
     digits: int = 4,
     progress: Callable[[CompareProgress], Any] | None = None,
+    registration=None,
+    grid: str = "visible",
+    crop: str | None = "overlap",
 ) -> CompareReport:
     """Fuse every pair of a folder with every method, compute metrics, write a report.
 
@@ -496,6 +529,14 @@ def compare(
         Decimal places in the Markdown tables.
     progress : callable, optional
         Called with each :class:`CompareProgress`.
+    registration : None, "auto", Registration or path, optional
+        Align each pair first, as :func:`napari_resfuse.fuse` does, so that every method gets
+        the same aligned pair: a registration (file) is one rig for every pair (a file for
+        other shapes than the first pair's is refused before any work; another pair of other
+        shapes fails alone); ``"auto"`` registers each pair. The metrics then measure the
+        aligned (cropped) sources.
+    grid, crop :
+        As for :func:`napari_resfuse.fuse`, with a registration.
 
     Returns
     -------
@@ -533,11 +574,10 @@ def compare(
         cell_width=cell_width,
         grid_columns=grid_columns,
         digits=digits,
+        registration=registration,
+        grid=grid,
+        crop=crop,
     )
-    while True:
-        try:
-            event = next(runner)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(event)
+    from .method.fuse import run_with_progress
+
+    return run_with_progress(runner, progress)

@@ -174,10 +174,12 @@ def _weights_for(method: Method, weights: str | Mapping[str, str]) -> str | None
     return str(weights)
 
 
-def _settings(method: Method, weights, seed: int) -> dict[str, Any]:
+def _settings(method: Method, weights, seed: int, registration=None) -> dict[str, Any]:
     """What identifies a method's outputs: if any of it changes, they are fused again."""
     chosen = _weights_for(method, weights)
     stamp: dict[str, Any] = {"method": method.name, "package_version": __version__}
+    if registration is not None:  # pairs aligned first (compare(..., registration=))
+        stamp["registration"] = registration
     if chosen is not None:
         stamp["weights"] = chosen
         path = Path(chosen).expanduser()
@@ -206,11 +208,11 @@ class _MethodFolder:
     all); files a comparison did not write are never removed.
     """
 
-    def __init__(self, out: Path, method: Method, weights, seed: int):
+    def __init__(self, out: Path, method: Method, weights, seed: int, registration=None):
         self.path = out / "fused" / method.name
         self.path.mkdir(parents=True, exist_ok=True)
         self.stamp_path = self.path / "settings.json"
-        stamp = _settings(method, weights, seed)
+        stamp = _settings(method, weights, seed, registration)
         previous = _read_settings(self.stamp_path)
         previous = previous if isinstance(previous, dict) else {}
         written = previous.pop("written", None)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .alignment import Alignment
 from .method.inputs import MIN_SIDE, is_color, spatial_shape
 from .options import FusionOptions
 
@@ -36,6 +37,7 @@ __all__ = [
     "fuse_planes",
     "iter_save_lazy",
     "save_lazy",
+    "stack_range",
 ]
 
 #: The arrays of a :class:`LazyFusion`, named as the fields of
@@ -56,10 +58,6 @@ OUTPUTS: tuple[str, ...] = (
 _PER_SOURCE = ("base", "detail", "weights", "winning_level")
 
 
-_is_color = is_color  # the old private names (batch.py), until the merge
-_spatial = spatial_shape
-
-
 def _ramp_like(frame: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
     """A non-constant frame of ``frame``'s shape and dtype spanning ``value_range``."""
     lo, hi = value_range
@@ -72,7 +70,9 @@ def _ramp_like(frame: np.ndarray, value_range: tuple[float, float]) -> np.ndarra
     return ramp.astype(frame.dtype)
 
 
-def fuse_planes(infrared, visible, options: FusionOptions) -> dict[str, np.ndarray]:
+def fuse_planes(
+    infrared, visible, options: FusionOptions, alignment: Alignment | None = None
+) -> dict[str, np.ndarray]:
     """:func:`~napari_resfuse.fuse` a block of planes with a fixed value range.
 
     The engine refuses a constant image (nothing to fuse); within a long stack a block can be
@@ -87,6 +87,9 @@ def fuse_planes(infrared, visible, options: FusionOptions) -> dict[str, np.ndarr
         ``(..., H, W)`` blocks (the visible one may be RGB ``(..., H, W, 3)``).
     options : FusionOptions
         With ``value_range`` set (two ranges, infrared then visible).
+    alignment : Alignment, optional
+        A registration applied to every plane first (see :func:`fuse_lazy`): ``value_range``
+        is then that of the unaligned stacks, as for :func:`~napari_resfuse.fuse`.
 
     Returns
     -------
@@ -100,6 +103,8 @@ def fuse_planes(infrared, visible, options: FusionOptions) -> dict[str, np.ndarr
         raise ValueError("options.value_range must be fixed to fuse a block of a stack")
     ir = np.asarray(infrared)
     vis = np.asarray(visible)
+    if alignment is not None:
+        ir, vis = alignment.apply(ir, vis, options.value_range)
     spatial = spatial_shape(ir.shape)
     frame_ir = ir.shape[len(spatial) - 2 :]
     frame_vis = vis.shape[len(spatial) - 2 :]
@@ -135,9 +140,10 @@ class _BlockEngine:
     one engine call. ``calls`` counts engine calls made in this process.
     """
 
-    def __init__(self, options: FusionOptions, cache_blocks: int):
+    def __init__(self, options: FusionOptions, cache_blocks: int, alignment=None):
         self.options = options
         self.cache_blocks = cache_blocks
+        self.alignment = alignment
         self.calls = 0
         self.on_call: Callable[[tuple[int, ...]], Any] | None = None
         self._init_runtime()
@@ -149,7 +155,11 @@ class _BlockEngine:
 
     def __getstate__(self) -> dict:
         # Travels to Dask workers without its cache, locks or callback.
-        return {"options": self.options, "cache_blocks": self.cache_blocks}
+        return {
+            "options": self.options,
+            "cache_blocks": self.cache_blocks,
+            "alignment": self.alignment,
+        }
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -171,7 +181,7 @@ class _BlockEngine:
             with self._lock:
                 if block in self._cache:  # fused by another thread meanwhile
                     return self._cache[block]
-            result = fuse_planes(infrared, visible, self.options)
+            result = fuse_planes(infrared, visible, self.options, self.alignment)
             with self._lock:
                 self.calls += 1
                 if self.cache_blocks > 0:
@@ -207,6 +217,11 @@ class LazyFusion:
         The inputs' dtypes (for writing in their bit depth, see :func:`save_lazy`).
     planes_per_block : int
         Planes fused per engine call (along the last leading axis).
+    alignment : Alignment or None
+        With ``registration``: the registration, grid and crop applied to every plane.
+    valid : ndarray or None
+        With a registration and ``crop=None``: ``(H, W)`` bool, where both images see the
+        scene (as :attr:`FusionResult.valid <napari_resfuse.FusionResult>`); otherwise None.
     """
 
     def __init__(self, arrays: dict, engine: _BlockEngine, shape, input_dtypes, planes):
@@ -218,6 +233,8 @@ class LazyFusion:
         self.shape = tuple(shape)
         self.input_dtypes = tuple(input_dtypes)
         self.planes_per_block = planes
+        self.alignment = engine.alignment
+        self.valid = None if self.alignment is None else self.alignment.valid
 
     @property
     def calls(self) -> int:
@@ -246,6 +263,7 @@ class LazyFusion:
             "shape": list(self.shape),
             "planes_per_block": self.planes_per_block,
             "input_dtypes": [str(d) for d in self.input_dtypes],
+            **({} if self.alignment is None else {"registration": self.alignment.params}),
         }
 
     def clear_cache(self) -> None:
@@ -285,6 +303,29 @@ def _as_dask(array, name: str, n_lead: int, planes: int):
     return da.from_array(array, chunks=chunks, asarray=True, fancy=False)
 
 
+def _check_stack(name: str, array) -> None:
+    """The checks of one stack that need no pixel values: dimensions, dtype, RGBA."""
+    if array.ndim < 2:
+        raise ValueError(f"{name} must have at least 2 dimensions, got shape {array.shape}")
+    if np.dtype(array.dtype).kind not in "uif":
+        raise ValueError(
+            f"{name} stack has unsupported dtype {array.dtype}: expected an integer or float type"
+        )
+    if is_color(array.shape) and array.shape[-1] == 4:
+        raise ValueError(
+            f"{name} stack has 4 channels (RGBA, shape {array.shape}): drop the alpha channel"
+        )
+
+
+def _check_side(spatial: tuple[int, ...], what: str = "images") -> None:
+    height, width = spatial[-2:]
+    if min(height, width) < MIN_SIDE:
+        raise ValueError(
+            f"{what} of {height} x {width} px are too small for the network: each side must be "
+            f"at least {MIN_SIDE} px (conv5_1 has a stride of 32)"
+        )
+
+
 def check_inputs(ir, vis) -> tuple[int, ...]:
     """Check two stacks (array-likes) for fusing; returns their spatial shape ``(..., H, W)``.
 
@@ -292,39 +333,28 @@ def check_inputs(ir, vis) -> tuple[int, ...]:
     shapes, the minimum side.
     """
     for name, array in (("infrared", ir), ("visible", vis)):
-        if array.ndim < 2:
-            raise ValueError(f"{name} must have at least 2 dimensions, got shape {array.shape}")
-        if np.dtype(array.dtype).kind not in "uif":
-            raise ValueError(
-                f"{name} stack has unsupported dtype {array.dtype}: expected an integer or float "
-                "type"
-            )
-        if is_color(array.shape) and array.shape[-1] == 4:
-            raise ValueError(
-                f"{name} stack has 4 channels (RGBA, shape {array.shape}): drop the alpha channel"
-            )
+        _check_stack(name, array)
     spatial = spatial_shape(ir.shape)
     if spatial != spatial_shape(vis.shape):
         raise ValueError(
             f"infrared and visible stacks differ in shape: infrared {ir.shape} vs visible "
             f"{vis.shape} (height and width, and any stack axes, must match)"
         )
-    height, width = spatial[-2:]
-    if min(height, width) < MIN_SIDE:
-        raise ValueError(
-            f"images of {height} x {width} px are too small for the network: each side must be "
-            f"at least {MIN_SIDE} px (conv5_1 has a stride of 32)"
-        )
+    _check_side(spatial)
     return spatial
 
 
-def _stack_range(name: str, array) -> tuple[float, float]:
-    """The whole stack's (min, max): what the engine uses for the stack as one array."""
+def stack_range(name: str, array, compute: Callable | None = None) -> tuple[float, float]:
+    """The whole stack's ``(min, max)``: what the engine uses for the stack as one array.
+
+    ``uint8`` is ``(0, 255)`` without reading anything. ``array`` is a dask array; ``compute``
+    computes its two reductions (default :func:`dask.compute`; a batch passes its cluster's).
+    """
     import dask
 
     if np.dtype(array.dtype) == np.uint8:
         return (0.0, 255.0)
-    lo, hi = dask.compute(array.min(), array.max())
+    lo, hi = (compute or dask.compute)(array.min(), array.max())
     lo, hi = float(lo), float(hi)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{name} stack contains NaN or inf values; replace them before fusing")
@@ -340,6 +370,9 @@ def fuse_lazy(
     visible,
     options: FusionOptions | None = None,
     *,
+    registration=None,
+    grid: str = "visible",
+    crop: str | None = "overlap",
     planes_per_block: int = 1,
     cache_blocks: int = 8,
     **overrides: Any,
@@ -352,9 +385,17 @@ def fuse_lazy(
         ``(..., H, W)`` stacks of the same spatial shape (the visible one may be RGB): numpy or
         dask arrays, zarr arrays, or readers from :func:`napari_resfuse.stacks.stack_reader`.
         A dask input is rechunked to the block layout (one block per ``planes_per_block``
-        planes along the last leading axis, whole frames).
+        planes along the last leading axis, whole frames). With a ``registration`` the frames
+        may differ in size; the stack axes must match.
     options : FusionOptions, optional
         As for :func:`~napari_resfuse.fuse`; keyword arguments override single fields.
+    registration : None, "auto", Registration or path, optional
+        One registration for the whole stack (a fixed rig), applied to every plane as
+        :func:`~napari_resfuse.fuse` applies it to a pair (``"auto"``: registered once, on the
+        first planes). A registration for other frame shapes is refused here, before anything
+        is read. ``params["registration"]`` records it; ``valid`` marks the overlap.
+    grid, crop :
+        As for :func:`~napari_resfuse.fuse`, with a registration.
     planes_per_block : int
         Planes per block, i.e. per engine call (1 for viewing: a slider move fuses one plane;
         more for throughput when computing everything).
@@ -398,12 +439,18 @@ def fuse_lazy(
     n_lead = len(spatial) - 2
     ir = _as_dask(infrared, "infrared", n_lead, planes_per_block)
     vis = _as_dask(visible, "visible", n_lead, planes_per_block)
-    spatial = check_inputs(ir, vis)
-    if opts.value_range is None:
-        opts = opts.replace(
-            value_range=(_stack_range("infrared", ir), _stack_range("visible", vis))
-        )
-    engine = _BlockEngine(opts, cache_blocks)
+    alignment = None
+    if registration is None:
+        spatial = check_inputs(ir, vis)
+    else:
+        for name, array in (("infrared", ir), ("visible", vis)):
+            _check_stack(name, array)
+        alignment = Alignment.for_stacks(registration, ir, vis, grid=grid, crop=crop)
+        spatial = (*spatial_shape(ir.shape)[:-2], *alignment.frame_shape)
+        _check_side(spatial, "aligned images")
+    if opts.value_range is None:  # of the unaligned stacks, as fuse() scales a registered pair
+        opts = opts.replace(value_range=(stack_range("infrared", ir), stack_range("visible", vis)))
+    engine = _BlockEngine(opts, cache_blocks, alignment)
     arrays = _graph(engine, ir, vis, spatial)
     return LazyFusion(arrays, engine, spatial, (ir.dtype, vis.dtype), planes_per_block)
 
@@ -419,7 +466,8 @@ def _graph(engine: _BlockEngine, ir, vis, spatial: tuple[int, ...]) -> dict:
     lead_chunks = ir.chunks[:n_lead]
     ir_tail = (0,) * (ir.ndim - n_lead)
     vis_tail = (0,) * (vis.ndim - n_lead)
-    token = tokenize(ir.name, vis.name, opts, ir.chunks)
+    aligned = None if engine.alignment is None else engine.alignment.params
+    token = tokenize(ir.name, vis.name, opts, ir.chunks, repr(aligned))
     run = dask.delayed(engine, pure=True)
     results = {
         idx: run(
@@ -584,6 +632,3 @@ def save_lazy(
 
 def _prefix_ndim(name: str) -> int:
     return 1 if name in _PER_SOURCE else 2 if name == "level_weights" else 0
-
-
-_check_inputs = check_inputs  # the old private name (batch.py), until the merge

@@ -15,10 +15,7 @@ from __future__ import annotations
 import abc
 import json
 import math
-import os
-import shutil
 import threading
-import uuid
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -406,12 +403,15 @@ def iter_write_blocks(
     (held in memory until written). It is built in a temporary sibling renamed to ``path`` at
     the end; an error or closing the generator removes it, so ``path`` is never partial.
     """
+    from .io import atomic_path
+
     first = next(iter(arrays))
     lead_chunks = arrays[first].chunks[prefix_ndim[first] :][:n_lead]
     grid = list(np.ndindex(*(len(c) for c in lead_chunks)))
     starts = [np.cumsum((0, *c)) for c in lead_chunks]
-    tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
-    try:
+    # An error, or the generator closed (a cancel), removes the temporary output: no partial
+    # output at ``path``.
+    with atomic_path(path) as tmp:
         if tiff:
             sink = {name: np.empty(arrays[name].shape, dtypes[name]) for name in arrays}
         else:
@@ -427,10 +427,6 @@ def iter_write_blocks(
 
             (data,) = sink.values()
             tifffile.imwrite(tmp, data)
-        _replace(tmp, path)
-    except BaseException:  # an error, or the generator closed (cancel): no partial output
-        _remove(tmp)
-        raise
     return path
 
 
@@ -459,21 +455,3 @@ def _create_zarr(tmp: Path, arrays: dict, dtypes: dict, attrs: dict) -> dict:
             name, shape=array.shape, chunks=chunks, dtype=dtypes[name], fill_value=0
         )
     return sink
-
-
-def _replace(tmp: Path, path: Path) -> None:
-    """Move ``tmp`` to ``path`` (replacing it); a directory is swapped in two renames."""
-    if path.is_dir() and not path.is_symlink():
-        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, path)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

@@ -221,11 +221,12 @@ def _matches(sidecar: Path, key: dict) -> bool:
     return True
 
 
-def _pair_jobs(pairs, out: Path, options, intermediates, fmt):
+def _pair_jobs(pairs, out: Path, options, intermediates, fmt, align):
     """(name, task args, key) for every pair, and the names already done."""
     common = {
         "version": __version__,
         "options": _options_key(options),
+        "registration": None if align is None else align.key,
         "intermediates": None if intermediates is None else str(intermediates.resolve()),
         "format": fmt if intermediates is not None else None,
     }
@@ -235,25 +236,17 @@ def _pair_jobs(pairs, out: Path, options, intermediates, fmt):
         if _matches(out / STATE_DIR / f"{name}.json", key):
             skipped.append(name)
             continue
-        args = (name, ir_path, vis_path, out, options, key, intermediates, fmt)
+        args = (name, ir_path, vis_path, out, options, key, intermediates, fmt, align)
         jobs.append((name, pair_task, args))
     return jobs, skipped
 
 
-def _stack_range(client, name: str, reader) -> tuple[float, float]:
+def _frames(reader):
+    """A stack reader as a dask array of one frame per chunk (for reductions on a cluster)."""
     import dask.array as da
 
-    if np.dtype(reader.dtype) == np.uint8:
-        return (0.0, 255.0)
-    array = da.from_array(reader, chunks=(1, *reader.shape[1:]), asarray=True, fancy=False)
-    lo, hi = (float(v) for v in client.compute([array.min(), array.max()], sync=True))
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError(f"{name} stack contains NaN or inf values; replace them before fusing")
-    if lo == hi:
-        raise ValueError(
-            f"{name} stack is constant (every value is {lo}): there is nothing to fuse"
-        )
-    return (lo, hi)
+    chunks = (1, *reader.shape[1:])
+    return da.from_array(reader, chunks=chunks, asarray=True, fancy=False)
 
 
 def _own_store(out: Path):
@@ -276,23 +269,30 @@ def _own_store(out: Path):
     )
 
 
-def _stack_jobs(client, paths, out: Path, options, frames_per_task: int, overwrite: bool):
+def _stack_jobs(
+    client, paths, out: Path, options, frames_per_task: int, overwrite: bool, alignment
+):
     """Create (or reopen) the output store; (name, task, args) for every block not written."""
     import zarr
 
     from ..io import output_dtype
-    from ..lazy import fuse_lazy
+    from ..lazy import fuse_lazy, stack_range
     from ..stacks import stack_reader
 
     ir_reader, vis_reader = (stack_reader(p) for p in paths)
     # The engine's own checks of two stacks, and the fused shape; nothing is read or fused.
     probe = options if options.value_range is not None else options.replace(value_range=(0, 1))
-    lazy = fuse_lazy(ir_reader, vis_reader, probe)
+    registered = {} if alignment is None else alignment.fuse_kwargs
+    lazy = fuse_lazy(ir_reader, vis_reader, probe, **registered)
     shape, n_lead = tuple(lazy.fused.shape), len(lazy.shape) - 2
     if options.value_range is None:
-        ranges = (
-            _stack_range(client, "infrared", ir_reader),
-            _stack_range(client, "visible", vis_reader),
+
+        def compute(*values):
+            return client.compute(list(values), sync=True)
+
+        ranges = tuple(
+            stack_range(name, _frames(reader), compute)
+            for name, reader in (("infrared", ir_reader), ("visible", vis_reader))
         )
         options = options.replace(value_range=ranges)
     dtype = output_dtype(ir_reader.dtype, vis_reader.dtype)
@@ -304,6 +304,7 @@ def _stack_jobs(client, paths, out: Path, options, frames_per_task: int, overwri
         "version": __version__,
         "options": _options_key(options),
         "inputs": [_stat(p) for p in paths],
+        "registration": None if alignment is None else alignment.key,
         "chunks": list(chunks),
         "dtype": str(dtype),
     }
@@ -331,7 +332,7 @@ def _stack_jobs(client, paths, out: Path, options, frames_per_task: int, overwri
         if reuse and (out / "fused" / array.metadata.encode_chunk_key(coords)).is_file():
             skipped.append(name)
             continue
-        args = (name, lead, ir_reader, vis_reader, out, options, str(dtype))
+        args = (name, lead, ir_reader, vis_reader, out, options, str(dtype), alignment)
         jobs.append((name, frames_task, args))
     return jobs, skipped
 
@@ -352,6 +353,9 @@ def run_batch(
     torch_threads: int | None = None,
     overwrite: bool = False,
     progress: bool | Callable[[int, int], Any] = True,
+    registration=None,
+    grid: str = "visible",
+    crop: str | None = "overlap",
     **overrides: Any,
 ) -> BatchSummary:
     """Fuse every pair of two folders, or every frame of two stacks, on a Dask cluster.
@@ -388,6 +392,14 @@ def run_batch(
         Fuse everything again, ignoring what a previous run wrote.
     progress : bool or callable
         True: a progress bar on stderr; a callable is called as ``progress(done, total)``.
+    registration : None, "auto", Registration or path, optional
+        Align each infrared image (frame) to its visible one first, as
+        :func:`~napari_resfuse.fuse` does: a :class:`~napari_resfuse.register.Registration` or
+        a registration file is one rig for every pair or frame (checked against the first
+        pair's, or the stacks', shapes before anything starts; a pair of other shapes fails
+        alone); ``"auto"`` registers each pair (stacks: once, on the first frames).
+    grid, crop :
+        As for :func:`~napari_resfuse.fuse`, with a registration.
 
     Returns
     -------
@@ -398,11 +410,7 @@ def run_batch(
     FileNotFoundError, ValueError
         Bad inputs or options (before anything is submitted).
     """
-    opts = options if options is not None else FusionOptions()
-    if not isinstance(opts, FusionOptions):
-        raise ValueError(f"options must be a FusionOptions, got {type(opts).__name__}")
-    if overrides:
-        opts = opts.replace(**overrides)
+    opts = FusionOptions.coerce(options, **overrides)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
     fpt = (opts.batch_size or 4) if frames_per_task is None else frames_per_task
@@ -434,6 +442,17 @@ def run_batch(
         if out.exists() and not out.is_dir():
             raise ValueError(f"output {str(out)!r} exists and is not a folder")
 
+    align = None
+    if registration is not None:  # checked now, before any work
+        from ..alignment import Alignment
+
+        if mode == "pairs":
+            align = Alignment.for_pairs(registration, inputs, grid=grid, crop=crop)
+        else:
+            from ..stacks import stack_reader
+
+            readers = [stack_reader(p) for p in inputs]
+            align = Alignment.for_stacks(registration, *readers, grid=grid, crop=crop)
     _check_weights(opts)  # once, here, before any cluster starts
     for folder in (out if mode == "pairs" else out.parent, intermediates):
         if folder is not None:
@@ -460,6 +479,7 @@ def run_batch(
             torch_threads=torch_threads,
             overwrite=overwrite,
             progress=progress,
+            align=align,
         )
 
 
@@ -477,6 +497,7 @@ def _run(
     torch_threads: int | None,
     overwrite: bool,
     progress,
+    align,
 ) -> BatchSummary:
     from distributed import as_completed
 
@@ -496,9 +517,11 @@ def _run(
         if intermediates is not None:
             intermediates.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(intermediates / STATE_DIR, ignore_errors=True)
-        jobs, summary.skipped = _pair_jobs(inputs, out, opts, intermediates, fmt)
+        jobs, summary.skipped = _pair_jobs(inputs, out, opts, intermediates, fmt, align)
     else:
-        jobs, summary.skipped = _stack_jobs(client, inputs, out, opts, frames_per_task, overwrite)
+        jobs, summary.skipped = _stack_jobs(
+            client, inputs, out, opts, frames_per_task, overwrite, align
+        )
 
     start = time.perf_counter()
     total = len(jobs) + len(summary.skipped)

@@ -20,22 +20,20 @@ from ..options import FusionOptions
 STATE_DIR = ".resfuse"
 
 # Per-process state of a worker (reported by worker_state()).
-_WORKER: dict[str, Any] = {"tasks": 0, "load_error": None, "device": None, "networks": set()}
+_WORKER: dict[str, Any] = {"tasks": 0, "load_error": None, "device": None}
 
 
 def _network(options: FusionOptions):
     """The engine's cached network for these options (built on first use)."""
     from ..method.backbones import get_feature_network
 
-    net = get_feature_network(
+    return get_feature_network(
         options.backbone,
         options.weights,
         seed=options.seed,
         layers=options.layers,
         device=options.device,
     )
-    _WORKER["networks"].add(id(net))
-    return net
 
 
 class ModelPlugin(WorkerPlugin):
@@ -92,13 +90,15 @@ def _worker_options(options: FusionOptions) -> FusionOptions:
 
 
 def worker_state() -> dict[str, Any]:
-    """This process's batch state: distinct networks its tasks used, tasks run, torch threads,
-    pid (for tests and diagnostics: ``client.run(worker_state)``)."""
+    """This process's batch state: networks the engine keeps built (its cache), tasks run,
+    torch threads, pid (for tests and diagnostics: ``client.run(worker_state)``)."""
     import torch
+
+    from ..method.backbones import cached_networks
 
     return {
         "pid": os.getpid(),
-        "networks": len(_WORKER["networks"]),
+        "networks": cached_networks(),
         "tasks": _WORKER["tasks"],
         "torch_threads": torch.get_num_threads(),
         "load_error": _WORKER["load_error"],
@@ -119,6 +119,7 @@ def pair_task(
     key: dict,
     intermediates: Path | None,
     fmt: str,
+    alignment=None,
 ) -> dict:
     """Fuse one pair and write it as ``resfuse fuse`` does; returns a small record.
 
@@ -137,7 +138,8 @@ def pair_task(
     try:
         _network(options)
         ir, vis = io.read_image(ir_path), io.read_image(vis_path)
-        result = fuse(ir, vis, options)
+        registered = {} if alignment is None else alignment.fuse_kwargs
+        result = fuse(ir, vis, options, **registered)
     except (ValueError, FileNotFoundError) as exc:  # bad input: retrying cannot help
         return _failed(name, exc)
     dtype = io.output_dtype(ir.dtype, vis.dtype)
@@ -179,8 +181,10 @@ def frames_task(
     store: Path,
     options: FusionOptions,
     dtype: str,
+    alignment=None,
 ) -> dict:
-    """Fuse the frames ``lead`` of two stacks and write them as one zarr chunk."""
+    """Fuse the frames ``lead`` of two stacks (aligned by ``alignment``, a
+    :class:`~napari_resfuse.lazy.Alignment`, when given) and write them as one zarr chunk."""
     import zarr
 
     from ..io import from_unit_range
@@ -191,7 +195,7 @@ def frames_task(
     options = _worker_options(options)
     try:
         _network(options)
-        result = fuse_planes(ir_reader[lead], vis_reader[lead], options)
+        result = fuse_planes(ir_reader[lead], vis_reader[lead], options, alignment)
     except (ValueError, FileNotFoundError) as exc:
         return _failed(name, exc)
     array = zarr.open_array(str(store / "fused"), mode="r+").with_config(

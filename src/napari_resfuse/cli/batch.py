@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .fuse import add_fusion_options, options_from_args
+from .register import add_registration_options, registration_kwargs
 
 _EPILOG = """\
 examples:
@@ -14,6 +15,7 @@ examples:
   resfuse batch ir/ vis/ --out fused/ --workers 4    # four local worker processes
   resfuse batch ir.mp4 vis.mp4 --out fused.zarr      # every frame of two videos, into zarr
   resfuse batch ir/ vis/ --out fused/ --scheduler tcp://scheduler-host:8786
+  resfuse batch ir/ vis/ --out fused/ --registration rig.json   # one rig for every pair
 
 A second run skips what is already written with the same parameters (--overwrite redoes it,
 deleting only what resfuse batch wrote). OUT may not be an input. With --scheduler ADDRESS,
@@ -80,6 +82,7 @@ def register(subparsers) -> None:
     p.add_argument("--intermediate-format", choices=("tif", "png"), default="tif")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_fusion_options(p)
+    add_registration_options(p)
     p.set_defaults(func=run)
 
 
@@ -101,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         torch_threads=args.torch_threads,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        **registration_kwargs(args),
     )
     print(summary.report())
     if options.weights == "random":

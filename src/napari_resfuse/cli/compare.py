@@ -14,9 +14,11 @@ import sys
 from pathlib import Path
 
 from ..compare import DEFAULT_METHODS, METHODS, CompareProgress, iter_compare, resolve_methods
+from ..method.fuse import run_with_progress
 from ..metrics.table import MEAN_PAIR, METRIC_NAMES, format_text
 from ..options import BACKBONES
 from . import report_failures
+from .register import add_registration_options, registration_kwargs
 
 __all__ = ["parse_weights", "register", "run"]
 
@@ -47,7 +49,8 @@ def register(subparsers) -> argparse.ArgumentParser:
             "  resfuse compare tno --methods resfuse,resfuse-l2,gff,cbf,wls --out report\n"
             "  resfuse compare tno --methods all --weights random --out report   # no download\n"
             "  resfuse compare tno --methods resfuse,vgg19_li2018 --out report \\\n"
-            "      --weights resnet152=r152.pth,vgg19=vgg19.pth"
+            "      --weights resnet152=r152.pth,vgg19=vgg19.pth\n"
+            "  resfuse compare rig_pairs --out report --registration rig.json   # unaligned pairs"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -99,6 +102,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "--digits", type=int, default=4, help="decimal places in the tables (default: 4)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_registration_options(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -146,30 +150,25 @@ def run(args: argparse.Namespace) -> int:
         cell_width=args.cell_width,
         grid_columns=args.grid_columns,
         digits=args.digits,
+        **registration_kwargs(args),
     )
     bar = None
+
+    def show(event: CompareProgress) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(
+                total=event.total, desc="compare", unit="step", disable=args.quiet, file=sys.stderr
+            )
+        bar.update(event.step - bar.n)
+        if event.pair is not None:
+            bar.set_postfix_str(f"{event.pair} {event.method} ({event.action})")
+
     try:
-        while True:
-            try:
-                event: CompareProgress = next(runner)
-            except StopIteration as stop:
-                report = stop.value
-                break
-            if bar is None:
-                bar = tqdm(
-                    total=event.total,
-                    desc="compare",
-                    unit="step",
-                    disable=args.quiet,
-                    file=sys.stderr,
-                )
-            bar.update(event.step - bar.n)
-            if event.pair is not None:
-                bar.set_postfix_str(f"{event.pair} {event.method} ({event.action})")
+        report = run_with_progress(runner, show)
     finally:
         if bar is not None:
             bar.close()
-        runner.close()
 
     if report.rows:
         print(f"Mean over {len(report.pairs)} pair(s)")

@@ -19,7 +19,7 @@ from ..io import (
     read_image,
     write_result,
 )
-from ..method.fuse import iter_fuse
+from ..method.fuse import iter_fuse, run_with_progress
 from ..options import FusionOptions
 from . import report_failures
 from ._options import add_fusion_options, options_from_args
@@ -72,22 +72,17 @@ def _fuse_with_bar(ir, vis, options, quiet: bool, label: str, **registration):
     """Run the engine; a plane-level progress bar for stacks."""
     runner = iter_fuse(ir, vis, options, **registration)
     n_planes = int(np.prod(np.shape(ir)[:-2], dtype=int)) if np.ndim(ir) > 2 else 1
-    bar = None
-    if n_planes > 1 and not quiet:
-        from tqdm import tqdm
+    if n_planes == 1 or quiet:
+        return run_with_progress(runner)
+    from tqdm import tqdm
 
-        bar = tqdm(total=n_planes, desc=label, unit="plane", file=sys.stderr)
-    try:
-        while True:
-            try:
-                event = next(runner)
-            except StopIteration as stop:
-                return stop.value
-            if bar is not None and event.stage == "reconstruct":
+    with tqdm(total=n_planes, desc=label, unit="plane", file=sys.stderr) as bar:
+
+        def show(event) -> None:
+            if event.stage == "reconstruct":
                 bar.update(event.planes_done - bar.n)
-    finally:
-        if bar is not None:
-            bar.close()
+
+        return run_with_progress(runner, show)
 
 
 def _note_random(result) -> None:

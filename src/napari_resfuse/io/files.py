@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -34,6 +35,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ``path`` is left as it was. The temporary name keeps the suffix (writers pick the format
     from it) and starts with a dot: ``.NAME.partial-XXXXXXXX.EXT``.
 
+    The temporary path may also become a folder (a zarr store): it then replaces an older
+    folder ``path`` in two renames (the old one is moved aside, then deleted), and an error
+    removes the temporary folder. A folder is never replaced by a file.
+
     >>> with atomic_path("out/fused.png") as tmp:  # doctest: +SKIP
     ...     write_somehow(tmp)
     """
@@ -41,9 +46,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = path.with_name(f".{path.stem}{PARTIAL_MARK}{uuid.uuid4().hex[:8]}{path.suffix}")
     try:
         yield tmp
-        os.replace(tmp, path)
+        _move_into_place(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
+
+
+def _move_into_place(tmp: Path, path: Path) -> None:
+    if tmp.is_dir() and path.is_dir() and not path.is_symlink():
+        old = path.with_name(f".{path.name}{PARTIAL_MARK}old-{uuid.uuid4().hex[:8]}")
+        os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            os.replace(old, path)  # put the old one back
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

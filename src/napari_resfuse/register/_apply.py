@@ -17,7 +17,7 @@ import numpy as np
 
 from ._registration import Registration, RegistrationError
 
-__all__ = ["AlignedPair", "align_pair", "resolve_registration"]
+__all__ = ["AlignedPair", "align_pair", "alignment_params", "resolve_registration"]
 
 GRIDS = ("visible", "infrared")
 CROPS = ("overlap", None)
@@ -171,7 +171,26 @@ def align_pair(
             moved[..., outside] = fill[..., outside]
         valid = mask.copy()
 
-    params = {
+    params = alignment_params(reg, grid, crop, order)
+    if grid == "visible":
+        pair = (moved, kept)
+    else:
+        pair = (kept, moved)
+    return AlignedPair(
+        infrared=pair[0],
+        visible=pair[1],
+        value_range=(ir_range, vis_range),
+        valid=valid,
+        registration=reg,
+        params=params,
+    )
+
+
+def alignment_params(reg: Registration, grid: str, crop: str | None, order: int = 1) -> dict:
+    """How a pair is aligned (``result.params["registration"]``), from the registration alone:
+    no pixels are needed (the lazy and batch paths describe a stack before fusing it)."""
+    box = reg.overlap_box(grid) if crop == "overlap" else None
+    return {
         "method": reg.method,
         "model": reg.model,
         "matrix": reg.matrix.tolist(),
@@ -191,15 +210,3 @@ def align_pair(
         else f"{'infrared' if grid == 'visible' else 'visible'} image filled with the {grid} "
         "image's grey values",
     }
-    if grid == "visible":
-        pair = (moved, kept)
-    else:
-        pair = (kept, moved)
-    return AlignedPair(
-        infrared=pair[0],
-        visible=pair[1],
-        value_range=(ir_range, vis_range),
-        valid=valid,
-        registration=reg,
-        params=params,
-    )
