@@ -116,6 +116,19 @@ def test_pairs_without_shared_structure_do_not_converge(kind):
     assert found.message
 
 
+def test_bundled_sample_shares_too_little_structure_and_is_refused():
+    # The bundled pair's infrared holds warm targets on a smooth background and the visible
+    # holds textures without the targets: almost no shared edge. The estimate says so rather
+    # than returning a wrong matrix (it lands ~14 px off when forced).
+    from napari_resfuse.sample import load_sample
+
+    ir0, vis0 = load_sample()
+    ir, vis, _ = _warps.warp_pair(ir0.astype(float), vis0.astype(float), ratio=2, rotation=5)
+    found = estimate(ir, vis, model="similarity")
+    assert not found.converged
+    assert "share no structure" in found.message
+
+
 def test_significance_threshold_is_documented_in_the_message():
     rng = np.random.default_rng(5)
     found = estimate(rng.random((100, 120)), rng.random((100, 120)), model="similarity")
