@@ -70,6 +70,12 @@ def _shape(name: str, value) -> tuple[int, int] | None:
     return shape
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """``array``, marked read-only (the record is immutable, so are the arrays it hands out)."""
+    array.setflags(write=False)
+    return array
+
+
 def _matrix(value) -> np.ndarray:
     try:
         matrix = np.array(value, dtype=np.float64)
@@ -86,9 +92,7 @@ def _matrix(value) -> np.ndarray:
     bound = float(np.prod(np.linalg.norm(matrix, axis=1)))
     if matrix[2, 2] == 0 or bound == 0 or abs(np.linalg.det(matrix)) <= 1e-14 * bound:
         raise ValueError(f"matrix is not invertible: {matrix.tolist()}")
-    matrix = matrix / matrix[2, 2]
-    matrix.setflags(write=False)
-    return matrix
+    return _read_only(matrix / matrix[2, 2])
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,12 +153,11 @@ class Registration:
             set_(self, "score", float(self.score))
         if self.residuals is not None:
             res = np.array(self.residuals, dtype=np.float64).reshape(-1)
-            res.setflags(write=False)
-            set_(self, "residuals", res)
+            set_(self, "residuals", _read_only(res))
         if self.landmarks is not None:
-            pts = tuple(np.array(p, dtype=np.float64).reshape(-1, 2) for p in self.landmarks)
-            for p in pts:
-                p.setflags(write=False)
+            pts = tuple(
+                _read_only(np.array(p, dtype=np.float64).reshape(-1, 2)) for p in self.landmarks
+            )
             set_(self, "landmarks", pts)
         set_(self, "info", dict(self.info))
 
@@ -198,9 +201,7 @@ class Registration:
     def inverse_matrix(self) -> np.ndarray:
         """Maps an infrared pixel coordinate to the visible pixel coordinate where it appears."""
         inverse = np.linalg.inv(self.matrix)
-        inverse = inverse / inverse[2, 2]
-        inverse.setflags(write=False)
-        return inverse
+        return _read_only(inverse / inverse[2, 2])
 
     def to_infrared(self, visible_points) -> np.ndarray:
         """Map ``(N, 2)`` visible ``(row, col)`` points to infrared coordinates."""
@@ -214,17 +215,17 @@ class Registration:
     def valid(self) -> np.ndarray:
         """Visible-grid mask (``visible_shape``): pixels whose centre sees the infrared frame."""
         self._require_shapes()
-        mask = _geometry.valid_mask(self.matrix, self.infrared_shape, self.visible_shape)
-        mask.setflags(write=False)
-        return mask
+        return _read_only(
+            _geometry.valid_mask(self.matrix, self.infrared_shape, self.visible_shape)
+        )
 
     @cached_property
     def valid_infrared(self) -> np.ndarray:
         """Infrared-grid mask: infrared pixels whose centre lies inside the visible frame."""
         self._require_shapes()
-        mask = _geometry.valid_mask(self.inverse_matrix, self.visible_shape, self.infrared_shape)
-        mask.setflags(write=False)
-        return mask
+        return _read_only(
+            _geometry.valid_mask(self.inverse_matrix, self.visible_shape, self.infrared_shape)
+        )
 
     @cached_property
     def overlap(self) -> float:
