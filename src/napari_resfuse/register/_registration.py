@@ -195,6 +195,14 @@ class Registration:
                 "(register_landmarks) or call .with_shapes(infrared_shape, visible_shape)"
             )
 
+    def _pull(self, onto: str) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+        """``(matrix, source shape, target shape)`` of resampling onto the ``"visible"`` or the
+        ``"infrared"`` grid; raises without recorded shapes."""
+        self._require_shapes()
+        if onto == "visible":
+            return self.matrix, self.infrared_shape, self.visible_shape
+        return self.inverse_matrix, self.visible_shape, self.infrared_shape
+
     # -- geometry ----------------------------------------------------------------------------
 
     @cached_property
@@ -214,18 +222,12 @@ class Registration:
     @cached_property
     def valid(self) -> np.ndarray:
         """Visible-grid mask (``visible_shape``): pixels whose centre sees the infrared frame."""
-        self._require_shapes()
-        return _read_only(
-            _geometry.valid_mask(self.matrix, self.infrared_shape, self.visible_shape)
-        )
+        return _read_only(_geometry.valid_mask(*self._pull("visible")))
 
     @cached_property
     def valid_infrared(self) -> np.ndarray:
         """Infrared-grid mask: infrared pixels whose centre lies inside the visible frame."""
-        self._require_shapes()
-        return _read_only(
-            _geometry.valid_mask(self.inverse_matrix, self.visible_shape, self.infrared_shape)
-        )
+        return _read_only(_geometry.valid_mask(*self._pull("infrared")))
 
     @cached_property
     def overlap(self) -> float:
@@ -309,31 +311,19 @@ class Registration:
             float32. The input is not modified. Affine models use
             ``scipy.ndimage.affine_transform``, projective ones ``map_coordinates``.
         """
-        self._require_shapes()
-        return _geometry.resample(
-            infrared,
-            self.matrix,
-            self.infrared_shape,
-            self.visible_shape,
-            order=order,
-            fill=fill,
-            name="infrared image",
-            mask=self.valid,
-        )
+        return self._resample(infrared, "visible", order, fill)
 
     def warp_visible(self, visible, *, order: int = 1, fill: float = 0.0) -> np.ndarray:
         """The visible image resampled onto the infrared grid (``inv(matrix)``); see
         :meth:`warp` for the arguments. Used by ``fuse(..., grid="infrared")``."""
-        self._require_shapes()
+        return self._resample(visible, "infrared", order, fill)
+
+    def _resample(self, image, onto: str, order: int, fill: float) -> np.ndarray:
+        """:meth:`warp` (``onto="visible"``) or :meth:`warp_visible` (``"infrared"``)."""
+        source = "infrared" if onto == "visible" else "visible"
+        mask = self.valid if onto == "visible" else self.valid_infrared
         return _geometry.resample(
-            visible,
-            self.inverse_matrix,
-            self.visible_shape,
-            self.infrared_shape,
-            order=order,
-            fill=fill,
-            name="visible image",
-            mask=self.valid_infrared,
+            image, *self._pull(onto), order=order, fill=fill, name=f"{source} image", mask=mask
         )
 
     # -- files -------------------------------------------------------------------------------
