@@ -27,7 +27,7 @@ from torch import nn
 
 from ..method.backbones import get_feature_network, resolve_device
 from ..method.published_code import LOWPASS_LAMBDA, LOWPASS_PAD, block_replicate, tikhonov_lowpass
-from .simple import _as_unit_pair, _check_odd, _check_positive
+from .simple import _as_unit_pair, _check_int, _check_odd, _check_positive
 
 __all__ = [
     "LI2018_LAYERS",
@@ -228,9 +228,7 @@ def vgg19_li2018(
     ir, vis = _as_unit_pair(infrared, visible)
     layers = _check_layers(layers)
     lam = _check_positive(lowpass_lambda, "lowpass_lambda")
-    if isinstance(lowpass_pad, bool) or int(lowpass_pad) != lowpass_pad or lowpass_pad < 0:
-        raise ValueError(f"lowpass_pad must be an integer >= 0; got {lowpass_pad!r}")
-    pad = int(lowpass_pad)
+    pad = _check_int(lowpass_pad, "lowpass_pad")
     if min(ir.shape) < max(pad, 1):
         raise ValueError(
             f"vgg19_li2018 needs images of at least {pad} x {pad} pixels (the low-pass mirrors "

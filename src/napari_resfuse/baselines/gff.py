@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .simple import _as_unit_pair, _box_mean, _check_odd, _check_positive
+from .simple import _as_unit_pair, _box_mean, _check_int, _check_odd, _check_positive
 
 __all__ = ["gff", "guided_filter"]
 
@@ -64,9 +64,7 @@ def guided_filter(guide, source, radius: int, eps: float) -> np.ndarray:
             f"guide and source must be 2-D with the same shape; got {guide.shape} and "
             f"{source.shape}"
         )
-    if isinstance(radius, bool) or int(radius) != radius or radius < 0:
-        raise ValueError(f"radius must be an integer >= 0; got {radius!r}")
-    radius = int(radius)
+    radius = _check_int(radius, "radius")
     eps = _check_positive(eps, "eps", allow_zero=True)
     count = _box_sum_truncated(np.ones_like(guide), radius)
     mean_i = _box_sum_truncated(guide, radius) / count
@@ -194,15 +192,15 @@ def gff(
     """
     ir, vis = _as_unit_pair(infrared, visible)
     size = _check_odd(kernel_size, "kernel_size", minimum=1)
-    for value, name in ((r1, "r1"), (r2, "r2"), (saliency_radius, "saliency_radius")):
-        if isinstance(value, bool) or int(value) != value or value < 0:
-            raise ValueError(f"{name} must be an integer >= 0; got {value!r}")
+    r1 = _check_int(r1, "r1")
+    r2 = _check_int(r2, "r2")
+    saliency_radius = _check_int(saliency_radius, "saliency_radius")
     eps1 = _check_positive(eps1, "eps1", allow_zero=True)
     eps2 = _check_positive(eps2, "eps2", allow_zero=True)
     sigma = _check_positive(saliency_sigma, "saliency_sigma")
     sources = (ir, vis)
     weights_base, weights_detail = _weight_maps(
-        ir, vis, (int(r1), eps1), (int(r2), eps2), int(saliency_radius), sigma
+        ir, vis, (r1, eps1), (r2, eps2), saliency_radius, sigma
     )
 
     # Two-scale decomposition (eq. 1-2) and reconstruction (eq. 8-10).

@@ -59,6 +59,13 @@ def _as_unit_pair(infrared, visible) -> tuple[np.ndarray, np.ndarray]:
     return ir, vis
 
 
+def _check_int(value, name: str, minimum: int = 0) -> int:
+    """Return ``value`` as an int after checking that it is an integer ≥ ``minimum``."""
+    if isinstance(value, bool) or int(value) != value or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
 def _check_odd(value, name: str, minimum: int = 1) -> int:
     """Return ``value`` as an int after checking that it is an odd integer ≥ ``minimum``."""
     if isinstance(value, bool) or int(value) != value or value < minimum or value % 2 == 0:

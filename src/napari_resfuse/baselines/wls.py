@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .gff import _gaussian_blur, guided_filter
-from .simple import _as_unit_pair, _box_mean, _check_odd, _check_positive
+from .simple import _as_unit_pair, _box_mean, _check_int, _check_odd, _check_positive
 
 __all__ = ["wls"]
 
@@ -151,15 +151,13 @@ def wls(
     .. [2] Zhang, Shen, Xu & Jia, "Rolling guidance filter", ECCV 2014.
     """
     ir, vis = _as_unit_pair(infrared, visible)
-    for value, name in ((levels, "levels"), (iterations, "iterations")):
-        if isinstance(value, bool) or int(value) != value or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+    levels = _check_int(levels, "levels", minimum=1)
+    iterations = _check_int(iterations, "iterations", minimum=1)
     window = _check_odd(wls_window, "wls_window")
     sigma_s = _check_positive(sigma_s, "sigma_s")
     sigma_r = _check_positive(sigma_r, "sigma_r")
     sigma_map = _check_positive(sigma_map, "sigma_map")
     lam = _check_positive(lam, "lam", allow_zero=True)
-    levels, iterations = int(levels), int(iterations)
 
     i1, i2 = vis, ir  # the code's order: I1 visible, I2 infrared
     details1, base1 = _decompose(i1, levels, sigma_s, sigma_r, iterations)

@@ -38,6 +38,17 @@ def _chunk_coords(matrix: np.ndarray, rows: np.ndarray, width: int) -> tuple[np.
     return tuple(out)
 
 
+def _projected_chunks(matrix: np.ndarray, height: int, width: int):
+    """Yield ``(rows, r, c, w)`` chunk by chunk: source ``(r, c) = (row, col) / w`` of each target
+    pixel in ``rows`` × ``range(width)`` (``inf``/``nan`` where ``w`` is 0), and ``w`` itself."""
+    for start in range(0, height, _CHUNK_ROWS):
+        rows = np.arange(start, min(start + _CHUNK_ROWS, height))
+        r, c, w = _chunk_coords(matrix, rows, width)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r, c = r / w, c / w
+        yield rows, r, c, w
+
+
 def valid_mask(matrix: np.ndarray, source_shape, target_shape) -> np.ndarray:
     """Target pixels whose centre maps inside the source frame (and in front, if projective).
 
@@ -46,11 +57,7 @@ def valid_mask(matrix: np.ndarray, source_shape, target_shape) -> np.ndarray:
     height, width = (int(s) for s in target_shape)
     src_h, src_w = (int(s) for s in source_shape)
     mask = np.empty((height, width), dtype=bool)
-    for start in range(0, height, _CHUNK_ROWS):
-        rows = np.arange(start, min(start + _CHUNK_ROWS, height))
-        r, c, w = _chunk_coords(matrix, rows, width)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r, c = r / w, c / w
+    for rows, r, c, w in _projected_chunks(matrix, height, width):
         inside = (w > 0) & (r >= -0.5) & (r < src_h - 0.5) & (c >= -0.5) & (c < src_w - 0.5)
         mask[rows] = inside
     return mask
@@ -79,11 +86,7 @@ def _resample_plane(
     if order > 1:  # spline coefficients once for the whole plane, not per chunk
         source = ndimage.spline_filter(source, order=order, output=dtype, mode="nearest")
     out = np.empty((height, width), dtype=dtype)
-    for start in range(0, height, _CHUNK_ROWS):
-        rows = np.arange(start, min(start + _CHUNK_ROWS, height))
-        r, c, w = _chunk_coords(matrix, rows, width)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r, c = r / w, c / w
+    for rows, r, c, w in _projected_chunks(matrix, height, width):
         behind = ~(w > 0)  # points behind the camera: any finite coordinate, masked later
         r[behind] = 0.0
         c[behind] = 0.0

@@ -70,6 +70,12 @@ def _shape(name: str, value) -> tuple[int, int] | None:
     return shape
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """``array``, marked read-only (the record is immutable, so are the arrays it hands out)."""
+    array.setflags(write=False)
+    return array
+
+
 def _matrix(value) -> np.ndarray:
     try:
         matrix = np.array(value, dtype=np.float64)
@@ -86,9 +92,7 @@ def _matrix(value) -> np.ndarray:
     bound = float(np.prod(np.linalg.norm(matrix, axis=1)))
     if matrix[2, 2] == 0 or bound == 0 or abs(np.linalg.det(matrix)) <= 1e-14 * bound:
         raise ValueError(f"matrix is not invertible: {matrix.tolist()}")
-    matrix = matrix / matrix[2, 2]
-    matrix.setflags(write=False)
-    return matrix
+    return _read_only(matrix / matrix[2, 2])
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,12 +153,11 @@ class Registration:
             set_(self, "score", float(self.score))
         if self.residuals is not None:
             res = np.array(self.residuals, dtype=np.float64).reshape(-1)
-            res.setflags(write=False)
-            set_(self, "residuals", res)
+            set_(self, "residuals", _read_only(res))
         if self.landmarks is not None:
-            pts = tuple(np.array(p, dtype=np.float64).reshape(-1, 2) for p in self.landmarks)
-            for p in pts:
-                p.setflags(write=False)
+            pts = tuple(
+                _read_only(np.array(p, dtype=np.float64).reshape(-1, 2)) for p in self.landmarks
+            )
             set_(self, "landmarks", pts)
         set_(self, "info", dict(self.info))
 
@@ -192,15 +195,21 @@ class Registration:
                 "(register_landmarks) or call .with_shapes(infrared_shape, visible_shape)"
             )
 
+    def _pull(self, onto: str) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+        """``(matrix, source shape, target shape)`` of resampling onto the ``"visible"`` or the
+        ``"infrared"`` grid; raises without recorded shapes."""
+        self._require_shapes()
+        if onto == "visible":
+            return self.matrix, self.infrared_shape, self.visible_shape
+        return self.inverse_matrix, self.visible_shape, self.infrared_shape
+
     # -- geometry ----------------------------------------------------------------------------
 
     @cached_property
     def inverse_matrix(self) -> np.ndarray:
         """Maps an infrared pixel coordinate to the visible pixel coordinate where it appears."""
         inverse = np.linalg.inv(self.matrix)
-        inverse = inverse / inverse[2, 2]
-        inverse.setflags(write=False)
-        return inverse
+        return _read_only(inverse / inverse[2, 2])
 
     def to_infrared(self, visible_points) -> np.ndarray:
         """Map ``(N, 2)`` visible ``(row, col)`` points to infrared coordinates."""
@@ -213,18 +222,12 @@ class Registration:
     @cached_property
     def valid(self) -> np.ndarray:
         """Visible-grid mask (``visible_shape``): pixels whose centre sees the infrared frame."""
-        self._require_shapes()
-        mask = _geometry.valid_mask(self.matrix, self.infrared_shape, self.visible_shape)
-        mask.setflags(write=False)
-        return mask
+        return _read_only(_geometry.valid_mask(*self._pull("visible")))
 
     @cached_property
     def valid_infrared(self) -> np.ndarray:
         """Infrared-grid mask: infrared pixels whose centre lies inside the visible frame."""
-        self._require_shapes()
-        mask = _geometry.valid_mask(self.inverse_matrix, self.visible_shape, self.infrared_shape)
-        mask.setflags(write=False)
-        return mask
+        return _read_only(_geometry.valid_mask(*self._pull("infrared")))
 
     @cached_property
     def overlap(self) -> float:
@@ -308,31 +311,19 @@ class Registration:
             float32. The input is not modified. Affine models use
             ``scipy.ndimage.affine_transform``, projective ones ``map_coordinates``.
         """
-        self._require_shapes()
-        return _geometry.resample(
-            infrared,
-            self.matrix,
-            self.infrared_shape,
-            self.visible_shape,
-            order=order,
-            fill=fill,
-            name="infrared image",
-            mask=self.valid,
-        )
+        return self._resample(infrared, "visible", order, fill)
 
     def warp_visible(self, visible, *, order: int = 1, fill: float = 0.0) -> np.ndarray:
         """The visible image resampled onto the infrared grid (``inv(matrix)``); see
         :meth:`warp` for the arguments. Used by ``fuse(..., grid="infrared")``."""
-        self._require_shapes()
+        return self._resample(visible, "infrared", order, fill)
+
+    def _resample(self, image, onto: str, order: int, fill: float) -> np.ndarray:
+        """:meth:`warp` (``onto="visible"``) or :meth:`warp_visible` (``"infrared"``)."""
+        source = "infrared" if onto == "visible" else "visible"
+        mask = self.valid if onto == "visible" else self.valid_infrared
         return _geometry.resample(
-            visible,
-            self.inverse_matrix,
-            self.visible_shape,
-            self.infrared_shape,
-            order=order,
-            fill=fill,
-            name="visible image",
-            mask=self.valid_infrared,
+            image, *self._pull(onto), order=order, fill=fill, name=f"{source} image", mask=mask
         )
 
     # -- files -------------------------------------------------------------------------------
