@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from napari_resfuse import LEVELS, fuse, fuse_layers
+from napari_resfuse._napari._alignment import data_to_world, registration_from_layers
 from napari_resfuse._napari.layers import OUTPUTS, output_names
 from tests.conftest import textured_pair
 
@@ -30,33 +31,105 @@ def test_output_names_follow_input_names():
 
 
 def test_fuse_layers_from_a_script(viewer):
+    # Issue 12's layer-transform rule: the infrared layer's transform differs from the visible
+    # one's, so it is resampled onto the visible grid and the outputs take the visible
+    # layer's transform (before that rule this pair was fused pixel for pixel).
     ir, vis = textured_pair()
     ir_layer = viewer.add_image(
         ir, name="ir", scale=(0.5, 0.25), translate=(10, -4), rotate=15, units=("mm", "mm")
     )
-    viewer.add_image(vis, name="vis")
+    vis_layer = viewer.add_image(vis, name="vis", units=("mm", "mm"))
     ir_before, vis_before = ir.copy(), vis.copy()
 
     layers = fuse_layers(viewer, ir_layer, "vis", weights="random", seed=3, outputs=ALL)
 
     assert [layer.name for layer in layers] == NAMES
     assert [layer.name for layer in viewer.layers] == ["ir", "vis", *NAMES]
-    expected = fuse(ir, vis, weights="random", seed=3)
+    registration = registration_from_layers(ir_layer, vis_layer)
+    expected = fuse(ir, vis, weights="random", seed=3, registration=registration, crop=None)
     np.testing.assert_array_equal(layers[0].data, expected.fused)
     np.testing.assert_array_equal(layers[3].data, expected.detail[0])
     for layer in layers:
-        assert layer.data.shape[-2:] == ir.shape
-        np.testing.assert_allclose(layer.scale[-2:], (0.5, 0.25))
-        np.testing.assert_allclose(layer.translate[-2:], (10, -4))
-        np.testing.assert_allclose(layer.rotate[-2:, -2:], ir_layer.rotate)
+        assert layer.data.shape[-2:] == vis.shape
+        np.testing.assert_allclose(layer.scale[-2:], (1, 1))
+        np.testing.assert_allclose(layer.translate[-2:], (0, 0))
+        np.testing.assert_allclose(layer.rotate[-2:, -2:], np.eye(2))
+        np.testing.assert_allclose(data_to_world(layer)[-3:, -3:], data_to_world(vis_layer))
         assert [str(u) for u in layer.units[-2:]] == ["millimeter", "millimeter"]
         params = layer.metadata["params"]
         assert params["weights_id"] == "random:seed=3"
         assert params["pretrained"] is False
         assert params["kernel_size"] == 31
+        assert params["registration"]["crop"] is None
     # inputs untouched, in the arrays and in the layers
     np.testing.assert_array_equal(ir, ir_before)
     np.testing.assert_array_equal(viewer.layers["vis"].data, vis_before)
+    np.testing.assert_allclose(ir_layer.scale, (0.5, 0.25))
+
+
+def test_layers_of_one_shape_and_transform_fuse_pixel_for_pixel(viewer):
+    ir, vis = textured_pair()
+    transform = {"scale": (0.5, 2.0), "translate": (3, -7), "rotate": 20, "shear": [0.1]}
+    a = viewer.add_image(ir, name="ir", **transform)
+    viewer.add_image(vis, name="vis", **transform)
+    layers = fuse_layers(viewer, "ir", "vis", weights="random", outputs=ALL)
+    expected = fuse(ir, vis, weights="random")
+    for layer, data in zip(
+        layers[:5], [expected.fused, *expected.base, *expected.detail], strict=True
+    ):
+        np.testing.assert_array_equal(layer.data, data)  # bit-identical to fuse(ir, vis)
+    assert "registration" not in layers[0].metadata["params"]
+    np.testing.assert_allclose(data_to_world(layers[0]), data_to_world(a))
+
+
+def test_layer_transforms_give_the_explicit_registration_path(viewer):
+    """Issue 12: fusing two layers whose transforms overlay them equals ``fuse`` with the
+    registration those transforms describe, on the visible grid."""
+    ir, vis = textured_pair(shape=(96, 128))
+    coarse = ir[8:88:2, 4:124:2].astype(np.float32) / 255  # a coarser, cropped infrared
+    vis_layer = viewer.add_image(vis, name="vis", scale=(0.1, 0.1), translate=(5.0, 2.0))
+    ir_layer = viewer.add_image(
+        coarse,
+        name="ir",
+        contrast_limits=(0.0, 1.0),
+        scale=(0.2, 0.2),
+        translate=(5.8, 2.4),
+        rotate=3,
+    )
+    fused, weights, _ = fuse_layers(viewer, ir_layer, vis_layer, weights="random")
+    registration = registration_from_layers(ir_layer, vis_layer)
+    assert registration.infrared_shape == coarse.shape and 0 < registration.overlap < 1
+    expected = fuse(
+        coarse,
+        vis,
+        weights="random",
+        registration=registration,
+        crop=None,
+        value_range=((0.0, 1.0), (0.0, 255.0)),
+    )
+    np.testing.assert_array_equal(fused.data, expected.fused)
+    np.testing.assert_array_equal(weights.data[-1], expected.weights[0])
+    assert fused.data.shape == vis.shape
+    np.testing.assert_allclose(data_to_world(fused), data_to_world(vis_layer))
+    np.testing.assert_allclose(data_to_world(weights)[1:, 1:], data_to_world(vis_layer))
+
+
+def test_layers_that_do_not_overlap_are_refused_naming_both(viewer):
+    ir, vis = textured_pair()
+    viewer.add_image(ir, name="thermal", translate=(500, 0))
+    viewer.add_image(vis, name="camera")
+    with pytest.raises(ValueError, match=r"'thermal'.*'camera'.*do not overlap"):
+        fuse_layers(viewer, "thermal", "camera", weights="random")
+    assert len(viewer.layers) == 2
+    np.testing.assert_allclose(viewer.layers["thermal"].translate, (500, 0))
+
+
+def test_stacks_whose_planes_lie_apart_are_refused(viewer):
+    ir, vis = textured_pair()
+    viewer.add_image(np.stack([ir, ir]), name="ir", scale=(5, 1, 1))
+    viewer.add_image(np.stack([vis, vis]), name="vis", scale=(1, 1, 1))
+    with pytest.raises(ValueError, match=r"'ir'.*'vis'.*place the planes.*differently"):
+        fuse_layers(viewer, "ir", "vis", weights="random")
 
 
 def test_layer_kinds_and_display(viewer, small_layers):

@@ -123,6 +123,46 @@ def test_non_uint8_layers_use_their_contrast_limits(frames):
     assert lazy_of(layer).options.value_range == ((0.0, 1020.0), (0.0, 800.0))
 
 
+def test_lazy_layers_follow_the_layer_transforms(frames):
+    """Issue 12's rule for lazy layers: a coarser infrared stack placed by its transform is
+    resampled plane by plane onto the visible grid, as ``fuse(..., registration=)`` does."""
+    from napari.components import ViewerModel
+
+    from napari_resfuse import fuse
+    from napari_resfuse._napari._alignment import data_to_world, registration_from_layers
+
+    ir, vis = frames[0][:3], frames[1][:3]
+    coarse = ir[:, ::2, ::2]  # 32 x 48 frames, shown at twice the visible pixel size
+    viewer = ViewerModel()
+    ir_layer = viewer.add_image(
+        da.from_array(coarse, chunks=(1, 32, 48)),
+        name="ir",
+        contrast_limits=(0, 255),
+        scale=(1, 2, 2),
+        translate=(0, 1.5, -2.0),
+    )
+    vis_layer = viewer.add_image(
+        da.from_array(vis, chunks=(1, 64, 96)), name="vis", contrast_limits=(0, 255)
+    )
+    (layer,) = fuse_layers_lazy(viewer, ir_layer, vis_layer, outputs=(), background=False, **FAST)
+    assert layer.data.shape == vis.shape
+    np.testing.assert_allclose(data_to_world(layer), data_to_world(vis_layer))
+    registration = registration_from_layers(ir_layer, vis_layer)
+    expected = fuse(coarse[1], vis[1], registration=registration, crop=None, **FAST)
+    np.testing.assert_allclose(np.asarray(layer.data[1]), expected.fused, atol=1e-6)
+
+
+def test_lazy_layers_that_do_not_overlap_are_refused(frames):
+    from napari.components import ViewerModel
+
+    viewer = ViewerModel()
+    _add_inputs(viewer, frames)
+    viewer.layers["ir"].translate = (0, 0, 1000)
+    with pytest.raises(ValueError, match=r"'ir'.*'vis'.*do not overlap"):
+        fuse_layers_lazy(viewer, "ir", "vis", background=False, **FAST)
+    assert len(viewer.layers) == 2
+
+
 def test_is_lazy_data():
     small = np.zeros((4, 32, 32), np.uint8)
     assert not is_lazy_data(small)

@@ -103,7 +103,9 @@ def test_layer_choices_follow_add_remove_rename(viewer, widget):
 def test_widget_runs_end_to_end_on_the_sample(qtbot, viewer, widget):
     viewer.open_sample("napari-resfuse", "street")
     ir_layer, vis_layer = viewer.layers["infrared"], viewer.layers["visible"]
-    ir_layer.scale = (0.5, 0.5)
+    # One transform on both layers (issue 12: differing transforms would resample the infrared
+    # layer): the pair is fused pixel for pixel and the outputs take that transform.
+    ir_layer.scale = vis_layer.scale = (0.5, 0.5)
     ir_before, vis_before = ir_layer.data.copy(), vis_layer.data.copy()
     assert widget.infrared_layer.value is ir_layer and widget.visible_layer.value is vis_layer
     widget.set_options(weights="random", seed=0)

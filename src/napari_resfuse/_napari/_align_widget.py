@@ -3,8 +3,9 @@
 Two ways to a :class:`~napari_resfuse.register.Registration` of the infrared layer onto the
 visible layer's pixel grid:
 
-- *Automatic*: :func:`napari_resfuse.register.register` in a napari thread worker, with
-  progress and cancel.
+- *Automatic*: :func:`napari_resfuse.register.register` in a thread worker, with progress
+  and cancel (the Align↔Cancel button, progress bar and activity-dock entry of
+  :class:`~napari_resfuse._napari._dock.DockWidget`, like the other dock widgets).
 - *Landmarks*: two Points layers, ``landmarks [<ir>]`` and ``landmarks [<vis>]``, in which the
   user clicks corresponding points (point k of one with point k of the other); the residual of
   each pair and the RMS update as points are added, moved or removed; "Apply" uses them.
@@ -18,6 +19,7 @@ write the same file as ``resfuse register``.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +27,18 @@ import napari
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, PushButton, RadioButtons
 from napari.layers import Image, Points
-from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_info, show_warning
 from psygnal import Signal
+from superqt.utils import GeneratorWorker
 
-from ..register import MIN_POINTS, MODELS, Registration, register, register_landmarks
+from ..register import (
+    MIN_POINTS,
+    MODELS,
+    Registration,
+    RegistrationCancelled,
+    register,
+    register_landmarks,
+)
 from ._alignment import (
     apply_registration,
     data_to_world,
@@ -37,7 +46,8 @@ from ._alignment import (
     registration_from_layers,
     spatial_shape,
 )
-from ._workers import QuietGeneratorWorker, WorkerRunner, follow_layer_list
+from ._dock import USER_AND_FILE_ERRORS, DockWidget
+from ._inputs import resolve_layer
 
 __all__ = [
     "AlignWidget",
@@ -47,7 +57,6 @@ __all__ = [
     "registration_from_layers",
 ]
 
-_USER_ERRORS = (ValueError, FileNotFoundError)
 _MODES = ("Automatic", "Landmarks")
 
 
@@ -55,19 +64,41 @@ def landmark_layer_names(infrared: Image, visible: Image) -> tuple[str, str]:
     return f"landmarks [{infrared.name}]", f"landmarks [{visible.name}]"
 
 
-# --- the widget --------------------------------------------------------------------------------
+class _WorkerLink:
+    """How the estimator, running in a worker thread, reaches its worker: its progress goes
+    out as the worker's ``yielded`` items (Qt delivers them in the main thread) and it stops
+    once the worker is asked to quit. ``worker`` is set once the run has started; progress
+    reported before that is dropped."""
+
+    worker: GeneratorWorker | None = None
+
+    def report(self, stage: str, fraction: float) -> None:
+        worker = self.worker
+        if worker is not None:
+            worker.yielded.emit((str(stage), float(fraction)))
+
+    def should_stop(self) -> bool:
+        worker = self.worker
+        return worker is not None and worker.abort_requested
 
 
-def _align_body(infrared, visible, model, report, should_stop):
-    """The automatic worker's body (a generator, so that it can be quit; it yields nothing
-    itself: the estimator's progress is relayed through ``report``)."""
-    result = register(infrared, visible, model=model, progress=report, should_stop=should_stop)
-    return result
-    yield  # pragma: no cover  (makes this a generator)
+def _registration_steps(
+    infrared: np.ndarray, visible: np.ndarray, model: str, link: _WorkerLink
+) -> Generator[tuple[str, float], None, Registration]:
+    """The automatic run (a generator, run by the widget's worker). It yields nothing itself:
+    :func:`~napari_resfuse.register.register` is one call, whose progress goes out through
+    ``link``, and which stops with ``RegistrationCancelled`` when the worker is cancelled."""
+    yield from ()
+    return register(
+        infrared, visible, model=model, progress=link.report, should_stop=link.should_stop
+    )
 
 
-class AlignWidget(WorkerRunner, Container):
+class AlignWidget(DockWidget):
     """Align an infrared Image layer to a visible one (automatic or from landmarks).
+
+    The layer pickers, the Align↔Cancel button, the progress and the error reports are those
+    of every dock widget of the plugin (:class:`~napari_resfuse._napari._dock.DockWidget`).
 
     Parameters
     ----------
@@ -84,7 +115,7 @@ class AlignWidget(WorkerRunner, Container):
         Landmarks: their root mean square.
     """
 
-    _user_errors = _USER_ERRORS
+    _user_errors = USER_AND_FILE_ERRORS
     _cancelled_text = "cancelled: the layers are unchanged"
 
     #: Emitted in the main thread with the Registration each time one is applied.
@@ -93,25 +124,21 @@ class AlignWidget(WorkerRunner, Container):
     run_finished = Signal()
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        self._viewer = getattr(viewer, "__wrapped__", viewer)
+        super().__init__(viewer, button="Align", start=self.run, task="alignment")
         self.registration: Registration | None = None
         self.residuals: np.ndarray | None = None
         self.rms: float | None = None
         self._points: tuple[Points, Points] | None = None
 
-        self.infrared_layer = ComboBox(label="infrared", choices=self._image_layers)
-        self.visible_layer = ComboBox(label="visible", choices=self._image_layers)
         self.mode = RadioButtons(choices=_MODES, value="Automatic", orientation="horizontal")
         self.model = ComboBox(label="model", choices=MODELS, value="affine")
-        self.align_button = PushButton(text="Align")
+        self.align_button = self.action_button
         self.landmarks_button = PushButton(text="Add landmark layers")
         self.apply_button = PushButton(text="Apply landmarks")
         self.residual_text = Label(label="residuals", value="")
         self.residual_text.native.setWordWrap(True)
         self.save_button = PushButton(text="Save…")
         self.load_button = PushButton(text="Load…")
-        self._init_runner(self.align_button, self.run)  # makes self.progress, self.status
         self.status.native.setMinimumHeight(2 * self.status.native.fontMetrics().height())
         self.extend(
             [
@@ -136,62 +163,13 @@ class AlignWidget(WorkerRunner, Container):
         self.model.changed.connect(lambda *_: self.update_residuals())
         self.save_button.changed.connect(self._on_save_button)
         self.load_button.changed.connect(self._on_load_button)
-        self._resetting = False
-        self._picked = [False, False]  # choices made by the user are kept on changes
-        self.infrared_layer.changed.connect(lambda *_: self._on_picked(0))
-        self.visible_layer.changed.connect(lambda *_: self._on_picked(1))
-        follow_layer_list(self._viewer, self.reset_choices)
-        self.reset_choices()
+        self._follow_layers()
         self._on_mode()
 
     # --- layers ----------------------------------------------------------------------------
-    def _image_layers(self, _widget=None) -> list[tuple[str, Image]]:
-        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
-
-    def reset_choices(self, *_: Any) -> None:
-        """Refresh the layer lists. A layer the user picked stays picked while it exists;
-        otherwise the choice is guessed from the names (``infrared``/``thermal``/``ir`` and
-        ``visible``/``vis``/``rgb``)."""
-        keep = [
-            lay if picked else None
-            for lay, picked in zip(
-                (self.infrared_layer.value, self.visible_layer.value), self._picked, strict=True
-            )
-        ]
-        self._resetting = True
-        try:
-            super().reset_choices()
-            layers = [layer for _, layer in self._image_layers()]
-            if not layers:
-                return
-
-            def pick(current, hints, avoid):
-                if current is not None and any(current is lay for lay in layers):
-                    return current
-                for layer in layers:
-                    if layer is not avoid and any(h in layer.name.lower() for h in hints):
-                        return layer
-                others = [lay for lay in layers if lay is not avoid]
-                return others[0] if others else layers[0]
-
-            vis = pick(keep[1], ("visible", "vis", "rgb"), keep[0])
-            ir = pick(keep[0], ("infrared", "thermal", "ir"), vis)
-            self._picked = [
-                keep[0] is not None and ir is keep[0],
-                keep[1] is not None and vis is keep[1],
-            ]
-            self.infrared_layer.value, self.visible_layer.value = ir, vis
-        finally:
-            self._resetting = False
-
-    def _on_picked(self, index: int) -> None:
-        if not self._resetting:
-            self._picked[index] = True
-
     def _pair(self) -> tuple[Image, Image]:
-        ir, vis = self.infrared_layer.value, self.visible_layer.value
-        if ir is None or vis is None:
-            raise ValueError("choose an infrared and a visible Image layer")
+        ir = resolve_layer(self._viewer, self.infrared_layer.value, "infrared")
+        vis = resolve_layer(self._viewer, self.visible_layer.value, "visible")
         if ir is vis:
             raise ValueError(f"the infrared and visible layers are the same layer ({ir.name!r})")
         return ir, vis
@@ -224,70 +202,50 @@ class AlignWidget(WorkerRunner, Container):
             show_info(f"napari-resfuse: {note}")
         self.applied.emit(registration)
 
-    # --- automatic -------------------------------------------------------------------------
-    def run(self):
-        """Start the automatic registration in a thread worker; returns it (None if refused)."""
-        if self.is_running:
-            show_info("napari-resfuse: an alignment is already running; wait or cancel it")
+    # --- automatic (is_running, Align↔Cancel, cancel(), progress: see DockWidget) -------
+    def run(self) -> GeneratorWorker | None:
+        """Start the automatic registration in a thread worker; returns it (None if refused).
+
+        Refused (with a notification) while one runs; bad layers are one notification and
+        start nothing. Cancelling stops the estimator at its next check; the layers are then
+        left as they were.
+        """
+        if self._refused("an alignment is"):
             return None
         try:
             ir, vis = self._pair()
             ir_data, vis_data = first_plane(ir), first_plane(vis)
-        except _USER_ERRORS as exc:
-            show_error(f"napari-resfuse: {exc}")
+        except self._user_errors as exc:
+            self._show_user_error(exc)
             return None
-        model = self.model.value
-        holder: dict[str, Any] = {}
-
-        def report(stage: str, fraction: float) -> None:  # called in the worker thread
-            worker = holder.get("worker")
-            if worker is not None:
-                worker.yielded.emit((str(stage), float(fraction)))
-
-        def should_stop() -> bool:
-            worker = holder.get("worker")
-            return worker is not None and worker.abort_requested
-
-        worker = create_worker(
-            _align_body,
-            ir_data,
-            vis_data,
-            model,
-            report,
-            should_stop,
-            _start_thread=False,
-            _worker_class=QuietGeneratorWorker,
-            _ignore_errors=True,
+        link = _WorkerLink()
+        link.worker = self._start_run(
+            _registration_steps(ir_data, vis_data, self.model.value, link),
+            yielded=self._on_progress,
+            returned=lambda reg: self._on_returned(reg, ir, vis),
+            status=f"aligning {ir.name!r} to {vis.name!r}…",
+            total=100,
         )
-        holder["worker"] = worker
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(lambda reg: self._on_returned(reg, ir, vis))
-        worker.errored.connect(self._on_errored)
-        self.progress.max = 100
-        return self._start_worker(worker, status=f"aligning {ir.name!r} to {vis.name!r}…")
+        return link.worker
 
-    def cancel(self) -> None:
-        """Ask the running alignment to stop; the layers stay as they are."""
-        self._cancel_worker("cancelling…")
-
-    def _on_progress(self, event) -> None:
-        stage, fraction = event
-        self.progress.value = round(100 * min(max(fraction, 0.0), 1.0))
+    def _on_progress(self, stage_fraction: tuple[str, float]) -> None:
+        stage, fraction = stage_fraction
+        self._set_progress(round(100 * min(max(fraction, 0.0), 1.0)))
         self.status.value = f"{stage} ({100 * fraction:.0f} %)"
 
     def _on_returned(self, registration: Registration, ir: Image, vis: Image) -> None:
-        if self._cancelled:
+        if self._cancelled:  # finished before the cancel reached it: leave the layers alone
             return
         if self.infrared_layer.value is not ir or self.visible_layer.value is not vis:
             self.infrared_layer.value, self.visible_layer.value = ir, vis
         try:
             self.apply(registration)
-        except _USER_ERRORS as exc:
-            show_error(f"napari-resfuse: {exc}")
+        except self._user_errors as exc:
+            self._show_user_error(exc)
 
     def _on_errored(self, exc: Exception) -> None:
-        if self._cancelled:  # the estimator stopping on request is not an error
-            return
+        if self._cancelled or isinstance(exc, RegistrationCancelled):
+            return  # the estimator stopping on request is not an error
         super()._on_errored(exc)
 
     def _on_finished(self) -> None:
@@ -300,8 +258,8 @@ class AlignWidget(WorkerRunner, Container):
         coordinates (the same transform), and follow their changes."""
         try:
             ir, vis = self._pair()
-        except _USER_ERRORS as exc:
-            show_error(f"napari-resfuse: {exc}")
+        except self._user_errors as exc:
+            self._show_user_error(exc)
             return None
         names = landmark_layer_names(ir, vis)
         colours = ("#ff7f0e", "#1f77b4")
@@ -394,7 +352,7 @@ class AlignWidget(WorkerRunner, Container):
             return
         try:
             reg = self._fit()
-        except _USER_ERRORS as exc:
+        except self._user_errors as exc:
             self.residual_text.value = str(exc)
             return
         self.residuals, self.rms = reg.residuals, reg.rms
@@ -406,8 +364,8 @@ class AlignWidget(WorkerRunner, Container):
         try:
             reg = self._fit()
             self.apply(reg)
-        except _USER_ERRORS as exc:
-            show_error(f"napari-resfuse: {exc}")
+        except self._user_errors as exc:
+            self._show_user_error(exc)
             return None
         return reg
 
@@ -429,8 +387,8 @@ class AlignWidget(WorkerRunner, Container):
             if reg.infrared_shape is None or reg.visible_shape is None:
                 reg = reg.with_shapes(spatial_shape(ir), spatial_shape(vis))
             self.apply(reg)
-        except _USER_ERRORS as exc:
-            show_error(f"napari-resfuse: {exc}")
+        except self._user_errors as exc:
+            self._show_user_error(exc)
             return None
         return reg
 

@@ -15,6 +15,7 @@ import numpy as np
 from napari.utils.transforms import CompositeAffine
 
 from ..register import Registration, RegistrationError
+from ._inputs import spatial_shape as stack_shape
 
 if TYPE_CHECKING:  # pragma: no cover
     from napari.layers import Image
@@ -147,31 +148,107 @@ def apply_registration(
     return note
 
 
-def layer_registration(infrared: Image, visible: Image) -> Registration | None:
-    """How the two layers overlay, for fusing them on the visible layer's grid.
+def _describe(layer: Image, role: str) -> str:
+    shape = stack_shape(layer)
+    return f"{layer.name!r} ({role}, shape {shape}{', RGB' if layer.rgb else ''})"
 
-    None (fuse pixel ``(r, c)`` with pixel ``(r, c)``, as always) when their world transforms
-    are equal, or when both have the same shape and the infrared layer carries no
-    registration. Otherwise the registration their transforms describe: the one in the
-    infrared layer's ``metadata["registration"]`` (from the "Align infrared to visible"
-    widget or a loaded file) while the transforms still show it, exact (a projective one
-    included), else the one derived from the transforms.
+
+def _check_planes(infrared: Image, visible: Image) -> None:
+    """Both layers must have the same stack axes, placed alike: the infrared layer is resampled
+    plane by plane, so plane k of one must lie on plane k of the other."""
+    pair = f"layers {_describe(infrared, 'infrared')} and {_describe(visible, 'visible')}"
+    lead_ir = stack_shape(infrared)[:-2]
+    lead_vis = stack_shape(visible)[:-2]
+    if lead_ir != lead_vis:
+        raise ValueError(
+            f"{pair} differ in their stack axes ({lead_ir} vs {lead_vis}): fuse stacks of the "
+            "same number of planes"
+        )
+    n = infrared.ndim
+    if n == 2:
+        return
+    mapping = np.linalg.solve(data_to_world(infrared), data_to_world(visible))
+    lead, space = slice(0, n - 2), slice(n - 2, n)
+    planes_kept = (
+        np.allclose(mapping[lead, lead], np.eye(n - 2), atol=1e-9)
+        and np.allclose(mapping[lead, space], 0.0, atol=1e-9)
+        and np.allclose(mapping[space, lead], 0.0, atol=1e-9)
+        and np.allclose(mapping[lead, n], 0.0, atol=1e-9)
+    )
+    if not planes_kept:
+        raise ValueError(
+            f"{pair}: their transforms place the planes of the stacks differently (scale, "
+            "translate, rotate, shear or affine on the stack axes): the infrared layer is "
+            "resampled plane by plane, so give both layers the same transform on the stack axes"
+        )
+
+
+def layer_registration(infrared: Image, visible: Image) -> Registration | None:
+    """How two Image layers overlay, for fusing them: the one rule of
+    :func:`~napari_resfuse.fuse_layers`, the fusion widget and lazy layers.
+
+    - Same shape and same world transform (:func:`data_to_world`): None; pixel ``(r, c)`` is
+      fused with pixel ``(r, c)``, as always, and the outputs take the infrared layer's
+      transform.
+    - Otherwise the registration (visible pixel → infrared pixel) that their world transforms
+      (scale, translate, rotate, shear, affine) describe: the one in the infrared layer's
+      ``metadata["registration"]`` (the "Align infrared to visible" widget, a loaded file)
+      while the transforms still show it, exact (a projective one included), else
+      ``inv(W_ir) · W_vis`` (:func:`registration_from_layers`). The infrared layer is then
+      resampled onto the visible layer's grid and the outputs take the visible layer's
+      transform.
+
+    Raises
+    ------
+    ValueError
+        Naming both layers: different shapes under the same transform with no registration
+        (nothing says how they overlay: align them first); different stack axes, or
+        transforms that place the planes of two stacks differently; transforms under which
+        the layers do not overlap at all.
     """
+    pair = f"layers {_describe(infrared, 'infrared')} and {_describe(visible, 'visible')}"
     w_ir, w_vis = data_to_world(infrared), data_to_world(visible)
-    if w_ir.shape == w_vis.shape and np.allclose(w_ir, w_vis, rtol=0, atol=1e-9):
+    same_transform = w_ir.shape == w_vis.shape and np.allclose(w_ir, w_vis, rtol=0, atol=1e-9)
+    if same_transform and stack_shape(infrared) == stack_shape(visible):
         return None
-    stored = infrared.metadata.get(METADATA_KEY)
-    same_shape = np.shape(infrared.data) == np.shape(visible.data)
-    if same_shape and not isinstance(stored, dict):
-        return None
+    if infrared.ndim != visible.ndim:
+        raise ValueError(
+            f"{pair} differ in their number of dimensions ({infrared.ndim} vs {visible.ndim}): "
+            "fuse two images, or two stacks of the same number of planes"
+        )
+    _check_planes(infrared, visible)
     derived = registration_from_layers(infrared, visible)
-    if isinstance(stored, dict):
-        try:
-            exact = Registration.from_dict(stored)
-            exact.check_shapes(spatial_shape(infrared), spatial_shape(visible))
-        except (ValueError, RegistrationError):
-            return derived
-        shown = _nearest_affine(exact)[0] if exact.model == "projective" else exact.matrix
-        if np.allclose(shown, derived.matrix, rtol=1e-6, atol=1e-6):
-            return exact
-    return derived
+    found = _stored_registration(infrared, visible, derived) or (
+        None if same_transform else derived
+    )
+    if found is None:
+        raise ValueError(
+            f"{pair} differ in shape and their transforms are the same, so nothing says how "
+            "they overlay: pick two layers with the same height, width and number of planes, "
+            "or align them first ('Align infrared to visible', or set the infrared layer's "
+            "scale, translate, rotate or affine)"
+        )
+    if found.overlap <= 0.0:
+        raise ValueError(
+            f"{pair} do not overlap: their transforms place the infrared layer outside the "
+            "visible layer's frame, so there is nothing to fuse (check the layers' scale, "
+            "translate, rotate, shear and affine)"
+        )
+    return found
+
+
+def _stored_registration(
+    infrared: Image, visible: Image, derived: Registration
+) -> Registration | None:
+    """The infrared layer's stored registration if it fits these layers and their transforms
+    still show it (a projective one by its nearest affine); else None."""
+    stored = infrared.metadata.get(METADATA_KEY)
+    if not isinstance(stored, dict):
+        return None
+    try:
+        exact = Registration.from_dict(stored)
+        exact.check_shapes(spatial_shape(infrared), spatial_shape(visible))
+    except (ValueError, RegistrationError):
+        return None
+    shown = _nearest_affine(exact)[0] if exact.model == "projective" else exact.matrix
+    return exact if np.allclose(shown, derived.matrix, rtol=1e-6, atol=1e-6) else None

@@ -16,10 +16,13 @@ if TYPE_CHECKING:  # pragma: no cover
     import napari
     from napari.layers import Image
 
+    from ..register import Registration
+
 __all__ = [
     "coerce_options",
     "contrast_range",
     "fusion_value_range",
+    "grid_layer",
     "resolve_layer",
     "resolve_pair",
     "spatial_shape",
@@ -97,29 +100,31 @@ def coerce_options(options: FusionOptions | None, overrides: dict[str, Any]) -> 
     return opts
 
 
-def _overlaid(ir_layer: Image, vis_layer: Image) -> bool:
-    """Whether the infrared layer carries a registration onto the visible one."""
-    from ._alignment import layer_registration
-
-    return layer_registration(ir_layer, vis_layer) is not None
-
-
 def resolve_pair(
     viewer: napari.Viewer | None,
     infrared: Any,
     visible: Any,
     options: FusionOptions | None,
     overrides: dict[str, Any],
-) -> tuple[Image, Image, FusionOptions]:
-    """The two input layers (checked to have the same shape) and the run's options."""
+) -> tuple[Image, Image, FusionOptions, Registration | None]:
+    """The two input layers, the run's options and how the layers overlay.
+
+    The last item is None when both layers have the same shape and world transform (fused
+    pixel for pixel), else the :class:`~napari_resfuse.register.Registration` onto the visible
+    layer's grid that their transforms describe; the layers are checked by the one rule of
+    :func:`~napari_resfuse._napari._alignment.layer_registration` (``ValueError`` naming both
+    layers otherwise).
+    """
+    from ._alignment import layer_registration
+
     ir_layer = resolve_layer(viewer, infrared, "infrared")
     vis_layer = resolve_layer(viewer, visible, "visible")
-    ir_shape, vis_shape = spatial_shape(ir_layer), spatial_shape(vis_layer)
-    if ir_shape != vis_shape and not _overlaid(ir_layer, vis_layer):
-        raise ValueError(
-            f"layers {ir_layer.name!r} (infrared, shape {ir_shape}) and {vis_layer.name!r} "
-            f"(visible, shape {vis_shape}{', RGB' if vis_layer.rgb else ''}) differ in shape: "
-            "pick two layers with the same height, width and number of planes, or align them "
-            "first ('Align infrared to visible')"
-        )
-    return ir_layer, vis_layer, coerce_options(options, overrides)
+    registration = layer_registration(ir_layer, vis_layer)
+    return ir_layer, vis_layer, coerce_options(options, overrides), registration
+
+
+def grid_layer(infrared: Image, visible: Image, registration: Registration | None) -> Image:
+    """The input layer on whose data grid a run's outputs lie, and whose transform they take:
+    the visible layer when the infrared one is resampled onto it (``registration`` from
+    :func:`resolve_pair`), else the infrared layer (both have the same transform then)."""
+    return infrared if registration is None else visible

@@ -144,7 +144,7 @@ def _symmetric_limit(detail: np.ndarray) -> float:
 
 def output_layer_data(
     run: FusionResult | LazyFusion,
-    infrared_layer: Image,
+    grid_layer: Image,
     names: tuple[str, str],
     outputs: Iterable[str] = DEFAULT_OUTPUTS,
 ) -> list[LayerData]:
@@ -154,8 +154,11 @@ def output_layer_data(
     ----------
     run : FusionResult or LazyFusion
         The run's arrays: numpy (in memory) or dask (lazy).
-    infrared_layer : napari.layers.Image
-        Every output takes its transform (the weights gain a leading ``level`` axis).
+    grid_layer : napari.layers.Image
+        The input layer on whose data grid the run's arrays lie: every output takes its
+        transform (the weights gain a leading ``level`` axis). The infrared layer for a pair
+        fused pixel for pixel, the visible layer when the infrared one was resampled onto the
+        visible grid.
     names : (str, str)
         The input layers' names; the outputs are named from them (:func:`output_names`).
     outputs : iterable of str
@@ -175,7 +178,7 @@ def output_layer_data(
     lazy = isinstance(run, LazyFusion)
     ir_name, vis_name = names
     layer_names = output_names(ir_name, vis_name)
-    transform = layer_transform(infrared_layer)
+    transform = layer_transform(grid_layer)
     timings = {} if lazy else run.timings
     marker_extra = {"lazy": True, "lazy_fusion": run} if lazy else {}
     hidden = {"visible": False, "multiscale": False} if lazy else {}
@@ -217,7 +220,7 @@ def output_layer_data(
             from dask.array import concatenate
         else:
             concatenate = np.concatenate
-        level_transform = layer_transform(infrared_layer, extra_leading_axis="level")
+        level_transform = layer_transform(grid_layer, extra_leading_axis="level")
         for (source, k), name in zip(_SOURCES, layer_names["weights"], strict=True):
             stack = concatenate([run.level_weights[k], run.weights[k][None]], axis=0)
             extra = {"at": level_transform, "levels": levels}

@@ -12,7 +12,6 @@ next stage; a cancelled run adds nothing.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Generator
 from typing import Any
 
 import napari
@@ -31,11 +30,11 @@ from napari.utils.notifications import show_info
 from psygnal import Signal
 from superqt.utils import GeneratorWorker
 
-from ..method.fuse import FusionResult, Progress, iter_fuse
+from ..method.fuse import FusionResult, Progress
 from ..options import BACKBONES, NORMS, VARIANTS, FusionOptions
 from ._dock import USER_AND_FILE_ERRORS, DockWidget
 from ._layer_specs import DEFAULT_OUTPUTS, OUTPUTS, add_or_update_layers
-from .layers import FusionJob, prepare_job, result_layer_data
+from .layers import FusionJob, fusion_steps, prepare_job, result_layer_data
 
 __all__ = ["FusionWidget", "device_choices"]
 
@@ -55,12 +54,6 @@ def device_choices() -> list[str]:
     if mps is not None and mps.is_available():
         choices.append("mps")
     return choices
-
-
-def _fusion_steps(job: FusionJob) -> Generator[Progress, None, FusionResult]:
-    """The engine's stages for ``job`` (a generator, run by the widget's worker)."""
-    # The one place the fusion widget runs the engine's generator.
-    return iter_fuse(job.infrared, job.visible, job.options)
 
 
 def _available_levels(options: FusionOptions) -> tuple[str, ...]:
@@ -272,7 +265,7 @@ class FusionWidget(DockWidget):
 
         outputs = self.selected_outputs
         return self._start_run(
-            _fusion_steps(job),
+            fusion_steps(job),
             yielded=self._on_progress,
             returned=lambda result: self._on_returned(result, job, outputs),
             status=f"fusing {job.names[0]!r} + {job.names[1]!r}…",

@@ -1,7 +1,8 @@
 """From napari layers to a fusion run, and from its result back to layers.
 
-Data flows one way: two Image layers -> :class:`FusionJob` (arrays, value ranges, options) ->
-:func:`napari_resfuse.iter_fuse` -> :class:`~napari_resfuse.FusionResult` ->
+Data flows one way: two Image layers -> :class:`FusionJob` (arrays, value ranges, options, how
+the layers overlay) -> :func:`fusion_steps` (:func:`napari_resfuse.iter_fuse`) ->
+:class:`~napari_resfuse.FusionResult` ->
 :func:`result_layer_data` (napari ``LayerDataTuple`` s: data plus name, transform, colormap and
 metadata) -> :func:`add_or_update_layers`. The widget runs the middle step in a thread worker;
 :func:`fuse_layers` runs all of them synchronously (or hands lazy inputs to
@@ -11,15 +12,15 @@ metadata) -> :func:`add_or_update_layers`. The widget runs the middle step in a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..method.fuse import FusionResult, fuse
+from ..method.fuse import FusionResult, Progress, iter_fuse, run_with_progress
 from ..options import FusionOptions
-from ._inputs import fusion_value_range, resolve_layer, resolve_pair
+from ._inputs import fusion_value_range, grid_layer, resolve_layer, resolve_pair
 from ._layer_specs import (
     DEFAULT_OUTPUTS,
     MARKER,
@@ -36,6 +37,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import napari
     from napari.layers import Image, Layer
 
+    from ..register import Registration
+
 __all__ = [
     "DEFAULT_OUTPUTS",
     "MARKER",
@@ -43,6 +46,7 @@ __all__ = [
     "FusionJob",
     "add_or_update_layers",
     "fuse_layers",
+    "fusion_steps",
     "output_names",
     "prepare_job",
     "result_layer_data",
@@ -56,7 +60,7 @@ class FusionJob:
     Attributes
     ----------
     infrared_layer, visible_layer : napari.layers.Image
-        The input layers (never modified). The outputs take the infrared layer's transform.
+        The input layers (never modified).
     infrared, visible : ndarray
         Their data, as handed to the engine.
     options : FusionOptions
@@ -64,9 +68,10 @@ class FusionJob:
     names : (str, str)
         The layers' names when the job was made; the outputs are named from them.
     registration : Registration or None
-        When the layers' world transforms differ (an aligned pair of different grids): how
-        they overlay; ``infrared`` is then resampled onto the visible layer's grid and the
-        outputs take the visible layer's transform.
+        How the layers overlay when they differ in shape or world transform
+        (:func:`~napari_resfuse._napari._alignment.layer_registration`): the engine then
+        resamples ``infrared`` onto the visible layer's grid (``crop=None``: the whole visible
+        frame, ``result.valid`` marking the overlap). None: pixel for pixel.
     """
 
     infrared_layer: Image
@@ -75,7 +80,26 @@ class FusionJob:
     visible: np.ndarray
     options: FusionOptions
     names: tuple[str, str]
-    registration: Any = None  # set when the layers' transforms differ: both on the visible grid
+    registration: Registration | None = None
+
+    @property
+    def grid_layer(self) -> Image:
+        """The layer whose data grid the outputs lie on, and whose transform they take
+        (:func:`~napari_resfuse._napari._inputs.grid_layer`)."""
+        return grid_layer(self.infrared_layer, self.visible_layer, self.registration)
+
+
+def fusion_steps(job: FusionJob) -> Generator[Progress, None, FusionResult]:
+    """The engine's run for ``job`` (a generator of its stages, returning the result): the
+    one place a job meets the engine, for :func:`fuse_layers` and the fusion widget's worker.
+    With ``job.registration`` this is ``iter_fuse(..., registration=job.registration,
+    crop=None)``, exactly what a script passing that registration to
+    :func:`napari_resfuse.fuse` gets."""
+    if job.registration is None:
+        return iter_fuse(job.infrared, job.visible, job.options)
+    return iter_fuse(
+        job.infrared, job.visible, job.options, registration=job.registration, crop=None
+    )
 
 
 def prepare_job(
@@ -107,13 +131,21 @@ def prepare_job(
     napari: ``uint8`` data is divided by 255, any other dtype is mapped by the layer's contrast
     limits, ``(x - low) / (high - low)``.
 
+    Layers of the same shape and world transform are fused pixel for pixel. Layers that differ
+    in shape or transform, whose transforms (scale, translate, rotate, shear, affine) say how
+    they overlay, are fused on the visible layer's grid: ``job.registration`` holds how
+    (:func:`~napari_resfuse._napari._alignment.layer_registration`).
+
     Raises
     ------
     ValueError
-        A layer that is missing, not an Image layer, multiscale, has unusable contrast limits,
-        or whose shape differs from the other's (the message names both layers).
+        A layer that is missing, not an Image layer, multiscale or has unusable contrast
+        limits; layers of different shapes under the same transform, or whose transforms do
+        not overlay them (the message names both layers).
     """
-    ir_layer, vis_layer, opts = resolve_pair(viewer, infrared, visible, options, overrides)
+    ir_layer, vis_layer, opts, registration = resolve_pair(
+        viewer, infrared, visible, options, overrides
+    )
     ir_data = np.asarray(computable(ir_layer.data))
     vis_data = np.asarray(computable(vis_layer.data))
     if opts.value_range is None and not (ir_data.dtype == vis_data.dtype == np.uint8):
@@ -122,15 +154,6 @@ def prepare_job(
             fusion_value_range(vis_layer, vis_data.dtype, "visible"),
         )
         opts = opts.replace(value_range=ranges)
-    registration = _layer_registration(ir_layer, vis_layer)
-    if registration is not None:  # the layers' transforms overlay them: use the visible grid
-        from ..register._apply import align_pair
-
-        aligned = align_pair(
-            ir_data, vis_data, registration, crop=None, value_range=opts.value_range
-        )
-        ir_data, vis_data = aligned.infrared, aligned.visible
-        opts = opts.replace(value_range=aligned.value_range)
     return FusionJob(
         infrared_layer=ir_layer,
         visible_layer=vis_layer,
@@ -140,12 +163,6 @@ def prepare_job(
         names=(ir_layer.name, vis_layer.name),
         registration=registration,
     )
-
-
-def _layer_registration(ir_layer, vis_layer):
-    from ._alignment import layer_registration
-
-    return layer_registration(ir_layer, vis_layer)
 
 
 def result_layer_data(
@@ -160,8 +177,10 @@ def result_layer_data(
     result : FusionResult
         What :func:`napari_resfuse.fuse` returned for ``job``.
     job : FusionJob
-        Where the inputs came from: outputs are named from ``job.names`` and take the infrared
-        layer's scale, translate, rotate, shear, affine, units and axis labels.
+        Where the inputs came from: outputs are named from ``job.names`` and take the scale,
+        translate, rotate, shear, affine, units and axis labels of ``job.grid_layer`` (the
+        visible layer when the infrared one was resampled onto its grid, else the infrared
+        layer).
     outputs : iterable of str
         Which of :data:`OUTPUTS` to return; ``"fused"`` is always returned.
 
@@ -172,8 +191,7 @@ def result_layer_data(
         Every layer's ``metadata`` holds ``params`` (the run's ``result.params``), ``timings``
         and a ``napari_resfuse`` entry naming the output and its inputs.
     """
-    grid_layer = job.infrared_layer if job.registration is None else job.visible_layer
-    return output_layer_data(result, grid_layer, job.names, outputs)
+    return output_layer_data(result, job.grid_layer, job.names, outputs)
 
 
 def fuse_layers(
@@ -238,5 +256,5 @@ def fuse_layers(
             viewer, ir_layer, vis_layer, outputs=kinds, options=options, **overrides
         )
     job = prepare_job(ir_layer, vis_layer, options, viewer=viewer, **overrides)
-    result = fuse(job.infrared, job.visible, job.options)
+    result = run_with_progress(fusion_steps(job), None)
     return add_or_update_layers(viewer, result_layer_data(result, job, kinds))

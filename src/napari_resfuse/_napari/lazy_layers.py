@@ -35,7 +35,7 @@ import numpy as np
 
 from ..lazy import LazyFusion, fuse_lazy, iter_save_lazy
 from ..options import FusionOptions
-from ._inputs import fusion_value_range, resolve_pair
+from ._inputs import fusion_value_range, grid_layer, resolve_pair
 from ._layer_specs import (
     DEFAULT_OUTPUTS,
     DETAIL_LIMITS,
@@ -83,7 +83,7 @@ def lazy_of(layer: Layer) -> LazyFusion | None:
 
 def lazy_layer_data(
     lazy: LazyFusion,
-    infrared_layer: Image,
+    grid_layer: Image,
     names: tuple[str, str],
     outputs: Iterable[str] = DEFAULT_OUTPUTS,
 ) -> list[LayerData]:
@@ -94,9 +94,10 @@ def lazy_layer_data(
     :func:`~napari_resfuse._napari._layer_specs.output_layer_data`); each layer is created
     hidden (``visible=False``) so that napari does not slice it before it is in the viewer, and
     :func:`fuse_layers_lazy` shows it once added. Detail layers have the fixed contrast limits
-    :data:`DETAIL_LIMITS`.
+    :data:`DETAIL_LIMITS`. ``grid_layer`` is the input layer whose grid the planes lie on (as
+    for :func:`~napari_resfuse._napari._layer_specs.output_layer_data`).
     """
-    return output_layer_data(lazy, infrared_layer, names, outputs)
+    return output_layer_data(lazy, grid_layer, names, outputs)
 
 
 def fuse_layers_lazy(
@@ -140,25 +141,35 @@ def fuse_layers_lazy(
     Notes
     -----
     As for in-memory layers, ``uint8`` data are divided by 255 and any other dtype is scaled by
-    the layer's contrast limits, for every plane alike.
+    the layer's contrast limits, for every plane alike; and layers that differ in shape or
+    world transform are fused on the visible layer's grid, every infrared plane resampled by
+    the registration their transforms describe (the rule of
+    :func:`~napari_resfuse._napari.layers.prepare_job`).
     """
     if background is None:
         background = qt_app_running()
-    ir_layer, vis_layer, opts = resolve_pair(viewer, infrared, visible, options, overrides)
+    ir_layer, vis_layer, opts, registration = resolve_pair(
+        viewer, infrared, visible, options, overrides
+    )
     if opts.value_range is None:
         ranges = (
             fusion_value_range(ir_layer, ir_layer.data.dtype, "infrared"),
             fusion_value_range(vis_layer, vis_layer.data.dtype, "visible"),
         )
         opts = opts.replace(value_range=ranges)
+    # Layers that differ in shape or transform: every plane resampled onto the visible grid,
+    # as prepare_job does for in-memory layers (one registration for the whole stack).
+    aligned = {} if registration is None else {"registration": registration, "crop": None}
     lazy = fuse_lazy(
         computable(ir_layer.data),
         computable(vis_layer.data),
         opts,
         planes_per_block=planes_per_block,
         cache_blocks=cache_blocks,
+        **aligned,
     )
-    data = lazy_layer_data(lazy, ir_layer, (ir_layer.name, vis_layer.name), outputs)
+    grid = grid_layer(ir_layer, vis_layer, registration)
+    data = lazy_layer_data(lazy, grid, (ir_layer.name, vis_layer.name), outputs)
     earlier = [find_output(viewer, kwargs["metadata"][MARKER]["key"]) for _, kwargs, _ in data]
     previous = [layer.data for layer in earlier if layer is not None]
     if background:
