@@ -661,6 +661,8 @@ def _estimate(
     timing["search"] = round(time.perf_counter() - t0, 2)
     if not found:
         return AutoEstimate(np.eye(3), float("-inf"), METRIC, False, 0, "no overlap found")
+    for r in found[:5]:
+        _DEBUG(f"search {r[0]:.1f} s={r[1]:.3f} a={math.degrees(r[2]):+.1f}", r[3], r[3])
     cands = _distinct(found, candidates_n)
     significance = cands[0][0]
     if significance < MIN_SIGNIFICANCE:
