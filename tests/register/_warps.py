@@ -113,6 +113,7 @@ def warp_pair(
     visible_pixel: float = 1.0,
     tilt=(0.0, 0.0),
     invert: bool = False,
+    base_registration=None,
 ):
     """A known warp of the aligned base pair ``(infrared, visible)``.
 
@@ -121,7 +122,10 @@ def warp_pair(
     (``ratio > 1``: a coarser infrared, as with a thermal core beside a photo camera; ``< 1``:
     the other way), rolled by ``rotation`` degrees, its centre moved by ``offset`` (a fraction of
     the base's height and width) and its extent ``infrared_side`` of the base's. ``invert``
-    flips the infrared contrast. Returns ``(infrared, visible, true_matrix)``.
+    flips the infrared contrast. ``base_registration`` (3 × 3, base visible coordinate → base
+    infrared coordinate) is the base pair's own misalignment, if known: it is composed into the
+    truth (a curated pair such as TNO's is off by a few pixels). Returns
+    ``(infrared, visible, true_matrix)``.
     """
     bh, bw = visible.shape
     mid = np.array([(bh - 1) / 2.0, (bw - 1) / 2.0])
@@ -141,6 +145,8 @@ def warp_pair(
     if invert:
         ir = ir.max() + ir.min() - ir
     vis = render(visible, vis_cam, vis_shape)
+    if base_registration is not None:
+        vis_cam = np.asarray(base_registration, dtype=float) @ vis_cam
     return ir, vis, true_matrix(ir_cam, vis_cam)
 
 

@@ -161,3 +161,15 @@ def test_progress_reports_each_stage(base):
 def test_unknown_model_is_refused():
     with pytest.raises(ValueError, match="unknown model"):
         estimate(np.zeros((32, 32)), np.zeros((32, 32)), model="elastic")
+
+
+def test_warp_truth_includes_the_base_pairs_own_misalignment(base):
+    # A curated pair whose infrared is off by a shift: the truth of a warp of it moves with it.
+    shift = np.eye(3)
+    shift[:2, 2] = (2.0, -3.0)
+    kw = {"ratio": 1.0, "offset": (0.05, 0.0)}
+    ir, vis, plain = _warps.warp_pair(*base, **kw)
+    ir2, vis2, true = _warps.warp_pair(*base, base_registration=shift, **kw)
+    assert np.array_equal(ir, ir2) and np.array_equal(vis, vis2)
+    np.testing.assert_allclose(true[:2, 2], plain[:2, 2] + (2.0, -3.0), atol=1e-9)
+    np.testing.assert_allclose(true[:2, :2], plain[:2, :2], atol=1e-12)

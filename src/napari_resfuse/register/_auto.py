@@ -78,6 +78,9 @@ MIN_SIGNIFICANCE = 18.0
 #: Pixels sampled by the mutual information per pyramid level (all of them on smaller grids).
 SAMPLES = 100_000
 
+#: Pixels sampled at the very last level (every pixel of grids up to that size).
+FINAL_SAMPLES = 250_000
+
 
 @dataclass(frozen=True)
 class AutoEstimate:
@@ -376,8 +379,8 @@ def _refine(
     # About SAMPLES pixels per level: all of them on small grids.
     npx = float(size[0] * size[1])
     sampling = [min(1.0, SAMPLES * lv * lv / npx) for lv in shrink]
-    if full_last:  # the last level decides the precision: every pixel
-        sampling[-1] = 1.0
+    if full_last:  # the last level decides the precision: more samples
+        sampling[-1] = min(1.0, FINAL_SAMPLES / npx)
     reg = _method(step * sp * shrink[0] / 2.0, iterations, sampling=sampling)
     reg.SetShrinkFactorsPerLevel(list(shrink))
     reg.SetSmoothingSigmasPerLevel(list(sigmas))
@@ -661,6 +664,8 @@ def _estimate(
     timing["search"] = round(time.perf_counter() - t0, 2)
     if not found:
         return AutoEstimate(np.eye(3), float("-inf"), METRIC, False, 0, "no overlap found")
+    for r in found[:5]:
+        _DEBUG(f"search {r[0]:.1f} s={r[1]:.3f} a={math.degrees(r[2]):+.1f}", r[3], r[3])
     cands = _distinct(found, candidates_n)
     significance = cands[0][0]
     if significance < MIN_SIGNIFICANCE:
