@@ -117,10 +117,10 @@ def base_misalignment(ir: np.ndarray, vis: np.ndarray) -> np.ndarray:
     """
     import SimpleITK as sitk
 
-    from napari_resfuse.register import _auto
+    from napari_resfuse.register import _refine, _search
 
-    a, b = _auto._normalise(ir), _auto._normalise(vis)
-    oa, ob = _auto._orientation(a), _auto._orientation(b)
+    a, b = _search._normalise(ir), _search._normalise(vis)
+    oa, ob = _search._orientation(a), _search._orientation(b)
     h, w = a.shape
     best, shift = -np.inf, (0, 0)
     m = 20
@@ -132,14 +132,14 @@ def base_misalignment(ir: np.ndarray, vis: np.ndarray) -> np.ndarray:
                 best, shift = c, (dr, dc)
     start = np.eye(3)
     start[:2, 2] = shift
-    fixed = sitk.SmoothingRecursiveGaussian(_auto._sitk_image(b, 1.0), 1.0)
-    moving = sitk.SmoothingRecursiveGaussian(_auto._sitk_image(a, 1.0), 1.0)
+    fixed = sitk.SmoothingRecursiveGaussian(_refine._sitk_image(b, 1.0), 1.0)
+    moving = sitk.SmoothingRecursiveGaussian(_refine._sitk_image(a, 1.0), 1.0)
     centre = ((w - 1) / 2.0, (h - 1) / 2.0)
-    tx = _auto._to_sitk(start, "translation", centre)
-    reg = _auto._method(1.0, 300)
+    tx = _refine._to_sitk(start, "translation", centre)
+    reg = _refine._method(1.0, 300)
     reg.SetInitialTransform(tx, inPlace=True)
     reg.Execute(fixed, moving)
-    return _auto._from_sitk(tx)
+    return _refine._from_sitk(tx)
 
 
 def main() -> None:

@@ -1,0 +1,193 @@
+"""Stage 1 of the automatic estimator (:mod:`._auto`): working planes, pyramids, and the global
+search over scale × roll with the translation found by FFT correlation of edge orientations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import fft as sfft
+from scipy import ndimage
+
+
+def _DEBUG(*args) -> None:  # a hook for tuning scripts
+    return None
+
+
+class _Stopped(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# Planes: normalisation and resampling (a plane at factor f: its pixel k sees coordinate k * f)
+
+
+def _normalise(img: np.ndarray) -> np.ndarray:
+    img = np.asarray(img, dtype=np.float64)
+    lo, hi = np.percentile(img, (0.5, 99.5))
+    if hi <= lo:
+        lo, hi = float(img.min()), float(img.max())
+    if hi <= lo:
+        return np.zeros_like(img, dtype=np.float32)
+    return np.clip((img - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+
+def _shrink(img: np.ndarray, factor: float) -> np.ndarray:
+    """``img`` seen with pixels ``factor`` times larger: pixel k ↔ coordinate k * factor."""
+    if factor <= 1.0 + 1e-9:
+        return img
+    blurred = ndimage.gaussian_filter(img, 0.5 * math.sqrt(factor**2 - 1.0), mode="nearest")
+    shape = tuple(int((s - 1) // factor) + 1 for s in img.shape)
+    return ndimage.affine_transform(
+        blurred, (factor, factor), output_shape=shape, order=1, mode="nearest"
+    )
+
+
+class _Pyramid:
+    """Octaves of a plane (factor 2**k), for cheap resampling at any coarser scale."""
+
+    def __init__(self, img: np.ndarray):
+        self.levels = [img]
+        while min(self.levels[-1].shape) > 24:
+            prev = self.levels[-1]
+            blurred = ndimage.gaussian_filter(prev, 0.85, mode="nearest")
+            self.levels.append(blurred[::2, ::2])
+
+    def at(self, factor: float) -> tuple[np.ndarray, float]:
+        """The finest octave no finer than needed for pixels of ``factor`` and its own factor."""
+        k = 0
+        while k + 1 < len(self.levels) and 2 ** (k + 1) <= factor * 1.01:
+            k += 1
+        return self.levels[k], float(2**k)
+
+
+# --------------------------------------------------------------------------------------------
+# Global search: scale × rotation, translation by FFT correlation of gradient orientations
+
+
+def _orientation(img: np.ndarray) -> np.ndarray:
+    """``(gx + i gy)² / (|g|² + ε²)``: edge orientation, blind to contrast sign and strength."""
+    gr = ndimage.sobel(img, 0, mode="nearest")
+    gc = ndimage.sobel(img, 1, mode="nearest")
+    mag2 = gr * gr + gc * gc
+    eps2 = max(float(np.mean(mag2)), 1e-12)
+    return ((gc + 1j * gr) ** 2 / (mag2 + eps2)).astype(np.complex64)
+
+
+def _similarity(scale: float, angle: float) -> np.ndarray:
+    """A (row, col) linear map: rotation by ``angle`` radians times ``scale``."""
+    c, s = math.cos(angle), math.sin(angle)
+    return scale * np.array([[c, -s], [s, c]])
+
+
+def _global_search(ir_pyr, vis_pyr, scales, angles, min_overlap, progress, stop):
+    """Best (score, scale, angle, matrix) per (scale, angle), by FFT over all translations."""
+    vis0 = vis_pyr.levels[0]
+    hv, wv = vis0.shape
+    hi, wi = ir_pyr.levels[0].shape
+    results = []
+    cache = {}
+    total = len(scales) * len(angles)
+    done = 0
+    for scale in scales:
+        # Coarse grid: the larger of the two fields of view (in visible px) spans ~160 px.
+        fov = max(hv, wv, max(hi, wi) / scale)
+        fv = max(1.0, 2.0 ** math.ceil(math.log2(fov / 160.0)))
+        if fv not in cache:
+            vis_c = _shrink(vis0, fv) if fv > 1 else vis0
+            cache[fv] = (vis_c.shape, _VisFFT(_orientation(vis_c)))
+        (hc, wc), vis_fft = cache[fv]
+        for angle in angles:
+            if stop():
+                raise _Stopped
+            done += 1
+            lin = _similarity(scale, angle) * fv  # canvas px -> IR coords (before offset)
+            inv = np.linalg.inv(lin)
+            corners = np.array([[0, 0], [0, wi - 1], [hi - 1, 0], [hi - 1, wi - 1]], float)
+            canv = corners @ inv.T
+            lo = np.floor(canv.min(0)) - 1
+            shape = tuple(int(v) for v in np.ceil(canv.max(0) - lo) + 2)
+            if shape[0] * shape[1] > 16 * hc * wc or min(shape) < 4:
+                continue
+            src, f_ir = ir_pyr.at(scale * fv)
+            m = lin / f_ir
+            off = lo @ lin.T / f_ir
+            canvas = ndimage.affine_transform(
+                src, m, offset=off, output_shape=shape, order=1, mode="constant", cval=np.nan
+            )
+            mask = np.isfinite(canvas)
+            canvas = np.where(mask, canvas, 0.0)
+            mask = ndimage.binary_erosion(mask, iterations=2)
+            fir = _orientation(canvas) * mask
+            score, d, cover = _correlate(vis_fft, fir, mask, min_overlap)
+            if score is None:
+                continue
+            # canvas px q <-> IR lin @ (q + lo) ; visible coarse px p = q + d <-> visible fv * p
+            ir_lin = _similarity(scale, angle)
+            trans = lin @ lo - lin @ np.asarray(d, float)
+            mat = np.eye(3)
+            mat[:2, :2] = ir_lin
+            mat[:2, 2] = trans
+            results.append((score, scale, angle, mat, cover))
+        progress("search", done / total)
+    results.sort(key=lambda r: -r[0])
+    return results
+
+
+def _correlate(vis_fft, fir, mask, min_overlap):
+    """Best orientation-correlation significance over all shifts d (canvas q ↔ visible q + d).
+
+    ``vis_fft(size)`` gives the cached transforms of the visible side for an FFT ``size``.
+    """
+    hc, wc = fir.shape
+    hv, wv, size, fv, fv2, ones = vis_fft((hc, wc))
+    axes = (0, 1)
+    fc = sfft.fft2(fir, size, axes=axes, workers=-1)
+    corr = sfft.ifft2(fv * np.conj(fc), workers=-1).real
+    fm = sfft.rfft2(mask.astype(np.float32), size, workers=-1)
+    fc2 = sfft.rfft2((fir.real**2 + fir.imag**2).astype(np.float32), size, workers=-1)
+    ev = sfft.irfft2(fv2 * np.conj(fm), size, workers=-1)
+    ec = sfft.irfft2(ones * np.conj(fc2), size, workers=-1)
+    n = sfft.irfft2(ones * np.conj(fm), size, workers=-1)
+    smaller = min(hv * wv, float(mask.sum()))
+    if smaller < 16:
+        return None, None, None
+    ok = n >= min_overlap * smaller
+    # Normalised correlation times sqrt(overlap): its significance against chance (a random
+    # alignment scores ~N(0, 1)), so that small overlaps do not win by luck.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Overlaps with hardly any edges on one side do not count as perfect matches.
+        floor = 0.05 * np.maximum(n, 1.0)
+        score = corr / np.sqrt(np.maximum(ev, floor) * np.maximum(ec, floor))
+        score *= np.sqrt(np.maximum(n, 0.0))
+    score = np.where(ok, score, -np.inf)
+    idx = np.unravel_index(int(np.argmax(score)), score.shape)
+    if not np.isfinite(score[idx]):
+        return None, None, None
+    # Shifts run from -(hc - 1) to hv - 1 (rows), wrapped around by the FFT.
+    d = [i if i <= lim - 1 else i - s for i, s, lim in zip(idx, size, (hv, wv), strict=True)]
+    return float(score[idx]), d, float(n[idx] / smaller)
+
+
+class _VisFFT:
+    """The visible side's transforms for :func:`_correlate`, cached per FFT size."""
+
+    def __init__(self, fvis):
+        self.fvis = fvis
+        self.cache = {}
+
+    def __call__(self, canvas_shape):
+        hv, wv = self.fvis.shape
+        size = tuple(sfft.next_fast_len(a + b) for a, b in zip((hv, wv), canvas_shape, strict=True))
+        size = tuple(-(-s // 16) * 16 for s in size)  # fewer distinct sizes to cache
+        if size not in self.cache:
+            f = self.fvis
+            self.cache[size] = (
+                hv,
+                wv,
+                size,
+                sfft.fft2(f, size, workers=-1),
+                sfft.rfft2((f.real**2 + f.imag**2).astype(np.float32), size, workers=-1),
+                sfft.rfft2(np.ones((hv, wv), np.float32), size, workers=-1),
+            )
+        return self.cache[size]
