@@ -22,16 +22,21 @@ from typing import Any
 
 import numpy as np
 
-from .method.inputs import is_color
+from .method.inputs import MIN_SIDE, is_color, spatial_shape
 
 __all__ = [
     "VIDEO_SUFFIXES",
     "FolderStack",
     "TiffStack",
     "VideoStack",
+    "as_dask",
+    "check_inputs",
+    "check_side",
+    "check_stack",
     "is_stack",
     "iter_write_blocks",
     "open_stack",
+    "stack_range",
     "stack_reader",
 ]
 
@@ -455,3 +460,87 @@ def _create_zarr(tmp: Path, arrays: dict, dtypes: dict, attrs: dict) -> dict:
             name, shape=array.shape, chunks=chunks, dtype=dtypes[name], fill_value=0
         )
     return sink
+
+
+# --- checks of stacks that need no pixel values, and their value range --------------------
+def as_dask(array, name: str, n_lead: int, planes: int):
+    """A dask array with one block per ``planes`` planes and whole frames."""
+    import dask.array as da
+
+    shape = tuple(np.shape(array))
+    chunks = tuple(
+        planes if axis == n_lead - 1 else 1 if axis < n_lead else size
+        for axis, size in enumerate(shape)
+    )
+    if isinstance(array, da.Array):
+        return array.rechunk(chunks)
+    if isinstance(array, list | tuple):
+        array = np.asarray(array)
+    if not hasattr(array, "shape") or not hasattr(array, "dtype"):
+        raise ValueError(
+            f"{name} must be an array (numpy, dask, zarr or a stack reader), got "
+            f"{type(array).__name__}"
+        )
+    return da.from_array(array, chunks=chunks, asarray=True, fancy=False)
+
+
+def check_stack(name: str, array) -> None:
+    """The checks of one stack that need no pixel values: dimensions, dtype, RGBA."""
+    if array.ndim < 2:
+        raise ValueError(f"{name} must have at least 2 dimensions, got shape {array.shape}")
+    if np.dtype(array.dtype).kind not in "uif":
+        raise ValueError(
+            f"{name} stack has unsupported dtype {array.dtype}: expected an integer or float type"
+        )
+    if is_color(array.shape) and array.shape[-1] == 4:
+        raise ValueError(
+            f"{name} stack has 4 channels (RGBA, shape {array.shape}): drop the alpha channel"
+        )
+
+
+def check_side(spatial: tuple[int, ...], what: str = "images") -> None:
+    height, width = spatial[-2:]
+    if min(height, width) < MIN_SIDE:
+        raise ValueError(
+            f"{what} of {height} x {width} px are too small for the network: each side must be "
+            f"at least {MIN_SIDE} px (conv5_1 has a stride of 32)"
+        )
+
+
+def check_inputs(ir, vis) -> tuple[int, ...]:
+    """Check two stacks (array-likes) for fusing; returns their spatial shape ``(..., H, W)``.
+
+    The checks of the engine that need no pixel values: dimensions, dtypes, RGBA, matching
+    shapes, the minimum side.
+    """
+    for name, array in (("infrared", ir), ("visible", vis)):
+        check_stack(name, array)
+    spatial = spatial_shape(ir.shape)
+    if spatial != spatial_shape(vis.shape):
+        raise ValueError(
+            f"infrared and visible stacks differ in shape: infrared {ir.shape} vs visible "
+            f"{vis.shape} (height and width, and any stack axes, must match)"
+        )
+    check_side(spatial)
+    return spatial
+
+
+def stack_range(name: str, array, compute: Callable | None = None) -> tuple[float, float]:
+    """The whole stack's ``(min, max)``: what the engine uses for the stack as one array.
+
+    ``uint8`` is ``(0, 255)`` without reading anything. ``array`` is a dask array; ``compute``
+    computes its two reductions (default :func:`dask.compute`; a batch passes its cluster's).
+    """
+    import dask
+
+    if np.dtype(array.dtype) == np.uint8:
+        return (0.0, 255.0)
+    lo, hi = (compute or dask.compute)(array.min(), array.max())
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{name} stack contains NaN or inf values; replace them before fusing")
+    if lo == hi:
+        raise ValueError(
+            f"{name} stack is constant (every value is {lo}): there is nothing to fuse"
+        )
+    return (lo, hi)
