@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "MIN_SIDE",
+    "RGB_LUMA",
     "PreparedPair",
     "as_array",
     "is_color",
@@ -34,6 +35,8 @@ _RGB_TO_YCBCR = np.array(
         [0.5, -0.418688, -0.081312],
     ]
 )
+#: BT.601 luma weights of (R, G, B): the first row of the matrix above.
+RGB_LUMA = _RGB_TO_YCBCR[0]
 _YCBCR_TO_RGB = np.array(
     [
         [1.0, 0.0, 1.402],

@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from ..method.inputs import RGB_LUMA, is_color, spatial_shape
 from ._registration import Registration, RegistrationError
 
 __all__ = ["AlignedPair", "align_pair", "alignment_params", "resolve_registration"]
 
 GRIDS = ("visible", "infrared")
 CROPS = ("overlap", None)
-_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 @dataclass(frozen=True)
@@ -38,18 +38,14 @@ class AlignedPair:
 
 def _is_colour(array: np.ndarray, shape) -> bool:
     """Whether ``array`` is ``(..., H, W, C)`` colour with ``(H, W) == shape``."""
-    return (
-        array.ndim >= 3 and array.shape[-1] in (3, 4) and tuple(array.shape[-3:-1]) == tuple(shape)
-    )
+    return is_color(array.shape) and tuple(array.shape[-3:-1]) == tuple(shape)
 
 
 def _spatial(name: str, array: np.ndarray) -> tuple[int, int]:
     """``(H, W)`` of an image: the axes before a colour axis of 3 or 4, else the last two."""
     if array.ndim < 2:
         raise ValueError(f"{name} image must have at least 2 dimensions, got shape {array.shape}")
-    if array.ndim >= 3 and array.shape[-1] in (3, 4):
-        return tuple(int(s) for s in array.shape[-3:-1])
-    return tuple(int(s) for s in array.shape[-2:])
+    return tuple(int(s) for s in spatial_shape(array.shape)[-2:])
 
 
 def _range(name: str, array: np.ndarray, given) -> tuple[float, float]:
@@ -73,7 +69,7 @@ def _unit_grey(array: np.ndarray, value_range, shape) -> np.ndarray:
     low, high = value_range
     data = array.astype(np.float64)
     if _is_colour(array, shape):
-        data = data[..., :3] @ _LUMA
+        data = data[..., :3] @ RGB_LUMA
     return (data - low) / (high - low)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..method.inputs import RGB_LUMA
 from ._registration import (
     Registration,
     RegistrationCancelled,
@@ -31,8 +32,6 @@ MAX_ANISOTROPY = 1.5
 #: The largest accepted scale ratio between the two grids, either way.
 MAX_SCALE_RATIO = 16.0
 
-_LUMA = np.array([0.299, 0.587, 0.114])
-
 
 def grey_plane(name: str, image) -> np.ndarray:
     """The 2-D grey float64 plane that registration works on.
@@ -51,7 +50,7 @@ def grey_plane(name: str, image) -> np.ndarray:
     colour = array.ndim >= 3 and array.shape[-1] in (3, 4) and min(array.shape[-3:-1]) > 4
     if colour:
         plane = array.reshape((-1, *array.shape[-3:]))[0]
-        plane = plane[..., :3].astype(np.float64) @ _LUMA
+        plane = plane[..., :3].astype(np.float64) @ RGB_LUMA
     else:
         plane = array.reshape((-1, *array.shape[-2:]))[0].astype(np.float64)
     if not np.isfinite(plane).all():
