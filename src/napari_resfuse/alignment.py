@@ -35,12 +35,9 @@ class Alignment:
     """
 
     def __init__(self, registration, grid: str = "visible", crop: str | None = "overlap"):
-        from .register._apply import CROPS, GRIDS
+        from .register._apply import check_grid_crop
 
-        if grid not in GRIDS:
-            raise ValueError(f"grid must be 'visible' or 'infrared', got {grid!r}")
-        if crop not in CROPS:
-            raise ValueError(f"crop must be 'overlap' or None, got {crop!r}")
+        check_grid_crop(grid, crop)
         if isinstance(registration, str | os.PathLike) and registration != "auto":
             from .register import Registration
 

@@ -92,6 +92,14 @@ def resolve_registration(registration, infrared_shape, visible_shape, infrared, 
     return registration
 
 
+def check_grid_crop(grid: str, crop: str | None) -> None:
+    """Refuse a ``grid`` other than :data:`GRIDS` or a ``crop`` other than :data:`CROPS`."""
+    if grid not in GRIDS:
+        raise ValueError(f"grid must be 'visible' or 'infrared', got {grid!r}")
+    if crop not in CROPS:
+        raise ValueError(f"crop must be 'overlap' or None, got {crop!r}")
+
+
 def align_pair(
     infrared,
     visible,
@@ -110,10 +118,7 @@ def align_pair(
     overlap's border) rather than a dark band or a made-up cold region. NaN-free. The inputs
     are never modified.
     """
-    if grid not in GRIDS:
-        raise ValueError(f"grid must be 'visible' or 'infrared', got {grid!r}")
-    if crop not in CROPS:
-        raise ValueError(f"crop must be 'overlap' or None, got {crop!r}")
+    check_grid_crop(grid, crop)
     ir = np.asarray(infrared)
     vis = np.asarray(visible)
     ir_shape, vis_shape = _spatial("infrared", ir), _spatial("visible", vis)
