@@ -76,19 +76,24 @@ def base_pairs(args) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return [("sample", ir.astype(float), vis.astype(float))]
 
 
-def warps(rng: np.random.Generator, n: int, model: str) -> list[dict]:
-    """Rig-like warps: the infrared near its native resolution beside a finer visible camera.
+def warps(rng: np.random.Generator, n: int, model: str, camera: str = "issue") -> list[dict]:
+    """Seeded warps of a base pair, as the issue states them or as a rig would see them.
 
-    Three warps in four: infrared pixels of 1 to 1.25 base px and a visible camera 2 to 3.2
-    times finer (a 640 x 512-ish thermal frame beside a ~1920 x 1080 one); every fourth: an
-    infrared at 1.6 to 2.4 base px and a ratio of 3.5 to 6. Roll ±8°, the infrared seeing 50 to
-    100 % of the base's side, shifted.
+    ``camera="issue"`` (default): the visible camera at the base's own resolution, the infrared
+    2 to 6 times coarser, a roll of up to ±8°, seeing 50 to 100 % of the base's side, shifted.
+    ``camera="rig"``: the infrared near its native resolution (pixels of 1 to 1.25 base px)
+    beside a visible camera 2 to 3.2 times finer (an upsampled, blurred visible image; every
+    fourth warp an infrared at 1.6 to 2.4 base px and a ratio of 3.5 to 6): one visible px is
+    then only 0.3 to 0.5 base px, finer than the curated pairs' own alignment.
     """
     out = []
     for i in range(n):
         side = rng.uniform(0.5, 1.0)
         room = (1.0 - side) / 2.0
-        if i % 4 == 3:
+        if camera == "issue":
+            ratio = rng.uniform(2.0, 6.0)
+            ir_pixel = ratio
+        elif i % 4 == 3:
             ir_pixel, ratio = rng.uniform(1.6, 2.4), rng.uniform(3.5, 6.0)
         else:
             ir_pixel, ratio = rng.uniform(1.0, 1.25), rng.uniform(2.0, 3.2)
@@ -100,7 +105,9 @@ def warps(rng: np.random.Generator, n: int, model: str) -> list[dict]:
             "visible_pixel": float(ir_pixel / ratio),
         }
         if model == "translation":
-            kw.update(ratio=1.0, rotation=0.0, visible_pixel=float(ir_pixel))
+            kw.update(
+                ratio=1.0, rotation=0.0, visible_pixel=1.0 if camera == "issue" else float(ir_pixel)
+            )
         if model == "projective":
             kw["tilt"] = tuple(float(v) for v in rng.uniform(-2e-4, 2e-4, 2))
         out.append(kw)
@@ -155,6 +162,13 @@ def main() -> None:
         help="assume the base pairs are perfectly aligned (do not measure their misalignment)",
     )
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument(
+        "--camera",
+        choices=("issue", "rig"),
+        default="issue",
+        help="issue: visible at the base's resolution, infrared 2-6 times coarser (default); "
+        "rig: infrared near native resolution beside an upsampled visible 2-3.2 times finer",
+    )
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("-v", "--verbose", action="store_true", help="print every pair")
     args = parser.parse_args()
@@ -179,7 +193,7 @@ def main() -> None:
         rng = np.random.default_rng(args.seed)
         errs, corners, walls, cpus, failed, shapes = [], [], [], [], 0, set()
         for name, ir0, vis0 in bases:
-            for kw in warps(rng, args.warps, model):
+            for kw in warps(rng, args.warps, model, args.camera):
                 ir, vis, true = _warps.warp_pair(ir0, vis0, base_registration=floors[name], **kw)
                 shapes.add((ir.shape, vis.shape))
                 wall, cpu = time.perf_counter(), time.process_time()

@@ -61,6 +61,7 @@ import numpy as np
 
 from ._refine import _distinct, _Judge, _moved, _refine, _robust_fit, _sitk_image, _tile_matches
 from ._search import _DEBUG, _global_search, _normalise, _Pyramid, _shrink, _Stopped
+from ._verify import edge_check
 
 __all__ = ["AutoEstimate", "estimate"]
 
@@ -134,7 +135,7 @@ def estimate(
     report = progress or (lambda stage, fraction: None)
     stop = should_stop or (lambda: False)
     min_overlap = float(settings.pop("min_overlap", 0.3))
-    candidates_n = int(settings.pop("candidates", 2))
+    candidates_n = int(settings.pop("candidates", 3))
     work_side = int(settings.pop("work_side", 1024))
     grid = int(settings.pop("tiles", 4))
     ir = _normalise(infrared)
@@ -190,7 +191,7 @@ def _estimate(
     moving = _sitk_image(_shrink(ir, fi), fi)
     kind0 = "translation" if model == "translation" else "similarity"
     best = None
-    cands = [c for c in cands if c[0] >= 0.75 * cands[0][0]]
+    cands = [c for c in cands if c[0] >= 0.6 * cands[0][0]]
     # Coarsest level: at most 8 times coarser, and the visible ~48 px on its short side.
     # (SimpleITK shrinks both images by the same factor: the infrared keeps ~32 px too.)
     short = min(min(fixed.GetSize()) / 48.0, min(moving.GetSize()) / 32.0)
@@ -214,9 +215,12 @@ def _estimate(
             continue
         if _moved(cand[3], mat, vis.shape) > leash:
             continue
-        _DEBUG(f"cand {k} search {cand[0]:.1f} s={cand[1]:.3f} -> mi {mi:.4f}", cand[3], mat)
-        if best is None or mi > best[1]:
-            best = (mat, mi, it, msg, cand)
+        check = edge_check(ir, vis, mat)
+        # The start whose edges agree (the strongest agreement first), else the best MI.
+        rank = (check.passed, check.significance if check.passed else mi)
+        _DEBUG(f"cand {k} search {cand[0]:.1f} s={cand[1]:.3f} -> mi {mi:.4f} {rank}", cand[3], mat)
+        if best is None or rank > best[5]:
+            best = (mat, mi, it, msg, cand, rank)
         report("refine", (k + 1) / len(cands))
     timing["candidates"] = round(time.perf_counter() - t0, 2)
     if best is None:
@@ -244,7 +248,8 @@ def _estimate(
             return AutoEstimate(mat, best[1], METRIC, False, iters, f"{kind}: {exc}")
         new_mi = judge(new)
         _DEBUG(f"stage {kind} mi {mi:.4f} -> {new_mi:.4f} {msg[:50]}", mat, new)
-        if new_mi > mi:
+        # A higher MI away from where the edges agree is a run-away (small overlaps score high).
+        if new_mi > mi and (not best[5][0] or edge_check(ir, vis, new).passed):
             mat, mi = new, new_mi
         iters += it
     timing["refine"] = round(time.perf_counter() - t0, 2)
@@ -276,10 +281,15 @@ def _estimate(
                 break
         report("tiles", 1.0)
         timing["tiles"] = round(time.perf_counter() - t0, 2)
-    timing["total"] = round(time.perf_counter() - t0, 2)
-    _DEBUG(f"timing {timing} fw={fw:.2f} fi={fi:.2f}", mat, mat)
     if not np.isfinite(mi):
         return AutoEstimate(mat, mi, METRIC, False, iters, "the refined alignment has no overlap")
+    check = edge_check(ir, vis, mat)
+    timing["total"] = round(time.perf_counter() - t0, 2)
+    _DEBUG(f"timing {timing} fw={fw:.2f} fi={fi:.2f} check {check}", mat, mat)
+    if not check.passed:
+        return AutoEstimate(
+            mat, mi, METRIC, False, iters, f"implausible result: {check.describe()}"
+        )
     return AutoEstimate(
         mat,
         mi,

@@ -1,0 +1,83 @@
+"""An independent check of an estimate (:mod:`._auto`): do the two images' edges agree there?
+
+The mutual information that the refinement climbs has local maxima, and its value at the
+optimum says little about whether the optimum is the right one (it favours small overlaps, and
+a wrong scale can score as high as the right one). This check asks another question, with
+another measure: on a working grid of at most :data:`SIDE` px, with the infrared resampled
+through the estimate, where over *all* translations does the edge-orientation correlation (the
+search's doubled-angle fields, zero-mean, normalised over each overlap, times √overlap) peak?
+A right estimate sits on that peak (true alignments of the TNO pairs: significance 34 to 97,
+the peak within a pixel of the estimate); a wrong one does not (the peak lies elsewhere, or
+no peak stands out: unrelated images peak at 10 to 29, somewhere at random).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ._search import _correlate, _orientation, _shrink, _VisFFT
+
+#: The working grid's long side (px) for the check.
+SIDE = 512
+
+#: The smallest significance of the peak for the check to pass.
+MIN_PEAK = 20.0
+
+#: How far (working px) the peak may lie from the estimate.
+MAX_OFFSET = 2
+
+
+@dataclass(frozen=True)
+class EdgeCheck:
+    """The edge-orientation peak around an estimate."""
+
+    significance: float  # of the peak (the best translation)
+    offset: tuple[float, float]  # where the peak lies from the estimate, visible px (row, col)
+    working_pixel: float  # visible px per working px
+    passed: bool
+
+    def describe(self) -> str:
+        return (
+            f"the two images' edges agree best {math.hypot(*self.offset):.0f} visible px away "
+            f"from the estimate (offset {self.offset[0]:+.0f}, {self.offset[1]:+.0f}; "
+            f"significance {self.significance:.1f}; at least {MIN_PEAK:g} within "
+            f"{MAX_OFFSET * self.working_pixel:.0f} px needed)"
+        )
+
+
+def edge_check(ir: np.ndarray, vis: np.ndarray, mat: np.ndarray) -> EdgeCheck:
+    """Check ``mat`` (visible px → infrared px) on normalised planes ``ir`` and ``vis``."""
+    fw = max(1.0, max(vis.shape) / SIDE)
+    vis_w = _shrink(vis, fw)
+    scale = math.sqrt(abs(np.linalg.det(mat[:2, :2])))
+    fi = max(1.0, scale * fw)  # infrared px per working px, never finer than its own
+    ir_w = _shrink(ir, fi)
+    h, w = vis_w.shape
+    rr, cc = np.mgrid[0:h, 0:w].astype(np.float64) * fw
+    pts = mat @ np.stack([rr.ravel(), cc.ravel(), np.ones(rr.size)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coords = pts[:2] / pts[2] / fi
+    coords = np.nan_to_num(coords, nan=-1e6, posinf=-1e6, neginf=-1e6)
+    canvas = ndimage.map_coordinates(ir_w, coords, order=1, mode="constant", cval=np.nan)
+    canvas = canvas.reshape(h, w)
+    mask = np.isfinite(canvas)
+    mask = ndimage.binary_erosion(mask, iterations=3)
+    if mask.sum() < 64:
+        return EdgeCheck(0.0, (0.0, 0.0), fw, False)
+    canvas = np.where(np.isfinite(canvas), canvas, 0.0)
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    r0, c0 = rows[0], cols[0]
+    box = (slice(r0, rows[-1] + 1), slice(c0, cols[-1] + 1))
+    fir = _orientation(canvas)[box] * mask[box]
+    significance, d, _ = _correlate(_VisFFT(_orientation(vis_w)), fir, mask[box], 0.5)
+    if significance is None:
+        return EdgeCheck(0.0, (0.0, 0.0), fw, False)
+    # The box's pixel q sits at visible working px q + (r0, c0) under the estimate; the peak
+    # puts it at q + d.
+    off = (float(d[0] - r0), float(d[1] - c0))
+    passed = significance >= MIN_PEAK and max(abs(off[0]), abs(off[1])) <= MAX_OFFSET
+    return EdgeCheck(float(significance), (off[0] * fw, off[1] * fw), fw, bool(passed))
