@@ -39,6 +39,8 @@ from tests.register import _warps
 
 from napari_resfuse.io import read_image
 from napari_resfuse.register._auto import estimate
+from napari_resfuse.register._search import _normalise
+from napari_resfuse.register._verify import edge_agreement
 
 MODELS = ("translation", "similarity", "affine", "projective")
 
@@ -192,6 +194,7 @@ def main() -> None:
     for model in args.models.split(","):
         rng = np.random.default_rng(args.seed)
         errs, corners, walls, cpus, failed, shapes = [], [], [], [], 0, set()
+        better = []
         for name, ir0, vis0 in bases:
             for kw in warps(rng, args.warps, model, args.camera):
                 ir, vis, true = _warps.warp_pair(ir0, vis0, base_registration=floors[name], **kw)
@@ -202,6 +205,12 @@ def main() -> None:
                 err = _warps.overlap_rms(true, found.matrix, ir.shape, vis.shape)
                 corner = _warps.corner_rms(true, found.matrix, vis.shape)
                 failed += not found.converged
+                if found.converged:  # edges agree at least as well as at the truth?
+                    a, b = _normalise(ir), _normalise(vis)
+                    agree = (edge_agreement(a, b, found.matrix), edge_agreement(a, b, true))
+                    better.append(agree[0] >= agree[1] - 0.002)
+                else:
+                    agree = (np.nan, np.nan)
                 errs.append(err if found.converged else np.inf)
                 corners.append(corner if found.converged else np.inf)
                 walls.append(wall)
@@ -212,7 +221,8 @@ def main() -> None:
                         f"{kw['rotation']:+.1f}° side {kw['infrared_side']:.2f} ir {ir.shape} "
                         f"vis {vis.shape}: rms {err:.2f} corner {corner:.2f} px, "
                         f"{'converged' if found.converged else 'NOT converged'}, "
-                        f"{wall:.2f} s ({cpu:.2f} s CPU)"
+                        f"{wall:.2f} s ({cpu:.2f} s CPU); edge agreement {agree[0]:.3f} "
+                        f"(truth {agree[1]:.3f})"
                     )
         errs_a = np.array(errs)
         rows.append(
@@ -224,6 +234,7 @@ def main() -> None:
                 np.percentile(errs_a, 90, method="higher"),  # inf (not converged) counts
                 np.percentile(corners, 50, method="higher"),
                 failed,
+                100.0 * np.mean(better) if better else float("nan"),
                 np.median(walls),
                 np.median(cpus),
                 sorted(shapes)[0],
@@ -232,11 +243,12 @@ def main() -> None:
     print()
     print(
         f"{'model':12s} {'pairs':>5s} {'≤1 px':>7s} {'median':>7s} {'p90':>7s} {'corner':>7s} "
-        f"{'not conv.':>9s} {'wall s':>7s} {'CPU s':>7s}  e.g. infrared / visible shape"
+        f"{'not conv.':>9s} {'≥ truth':>7s} {'wall s':>7s} {'CPU s':>7s}  e.g. infrared / visible shape"
     )
-    for model, n, ok, med, p90, corner, failed, wall, cpu, shape in rows:
+    for model, n, ok, med, p90, corner, failed, better, wall, cpu, shape in rows:
         print(
             f"{model:12s} {n:5d} {ok:6.0f}% {med:7.2f} {p90:7.2f} {corner:7.2f} {failed:9d} "
+            f"{better:6.0f}% "
             f"{wall:7.2f} {cpu:7.2f}  {shape[0]} / {shape[1]}"
         )
 

@@ -126,7 +126,9 @@ def test_bundled_sample_shares_too_little_structure_and_is_refused():
     ir, vis, _ = _warps.warp_pair(ir0.astype(float), vis0.astype(float), ratio=2, rotation=5)
     found = estimate(ir, vis, model="similarity")
     assert not found.converged
-    assert "share no structure" in found.message
+    # Refused by the search's significance or by the edge check (the estimate lands ~14 px off
+    # the place where the few shared edges agree).
+    assert "share no structure" in found.message or found.message.startswith("implausible")
 
 
 def test_significance_threshold_is_documented_in_the_message():
