@@ -377,3 +377,26 @@ def test_grid_wraps_long_rows():
     assert tops[0] == tops[1] < tops[2] == tops[3] < tops[4]  # lines of 2, 2 and 1 images
     with pytest.raises(ValueError, match="wrap must be a positive integer"):
         cmp.grid_image([("p", images)], columns, wrap=0)
+
+
+def test_iter_compare_arrays_with_a_registration_fuses_the_warped_infrared():
+    # An infrared at half the resolution: the registration doubles coordinates. The average
+    # of the comparison must be the average of the warped infrared and the visible image.
+    from napari_resfuse.register import Registration
+
+    ir, vis = textured_pair()
+    ir_small = ir[::2, ::2].copy()
+    reg = Registration(
+        np.diag([0.5, 0.5, 1.0]),
+        model="similarity",
+        infrared_shape=ir_small.shape,
+        visible_shape=vis.shape,
+    )
+    before = ir_small.copy()
+    result = next(cmp.iter_compare_arrays(ir_small, vis, ["average"], registration=reg))
+    assert result.fused.shape == vis.shape
+    warped = reg.warp(ir_small.astype(np.float64) / 255.0)
+    expected = (warped + vis / 255.0) / 2.0
+    inside = reg.valid
+    np.testing.assert_allclose(result.fused[inside] / 255.0, expected[inside], atol=1 / 255)
+    np.testing.assert_array_equal(ir_small, before)

@@ -146,13 +146,14 @@ def _prepare(infrared, visible, value_ranges=(None, None)) -> _Sources:
     return _Sources(ir, vis, ir_raw, vis_raw, output_dtype(ir_raw.dtype, vis_raw.dtype))
 
 
-def _prepare_aligned(infrared, visible, align: Alignment) -> _Sources:
+def _prepare_aligned(infrared, visible, align: Alignment, value_ranges=None) -> _Sources:
     """:func:`_prepare` of a pair put on one grid first, as ``fuse(..., registration=)`` does.
     Each source is scaled by its unaligned image's range; the
     metrics read a ``uint8`` source as ``uint8`` again (the grey ``[0, 1]`` image, rounded) and
-    any other as that float image; the fused image keeps the sources' type."""
+    any other as that float image; the fused image keeps the sources' type. ``value_ranges``
+    as for :func:`iter_compare_arrays` (None: each image's own range)."""
     ir, vis = np.asarray(infrared), np.asarray(visible)
-    aligned = align.align(ir, vis)
+    aligned = align.align(ir, vis, value_ranges)
     sources = _prepare(aligned.infrared, aligned.visible, aligned.value_range)
     metric = [
         from_unit_range(unit, np.uint8) if original.dtype == np.uint8 else unit
@@ -239,6 +240,7 @@ def iter_compare_arrays(
     device: str = "auto",
     metrics: Iterable[str] | None = None,
     value_ranges: tuple[Any, Any] = (None, None),
+    registration=None,
 ) -> Generator[MethodResult, None, list[dict[str, Any]]]:
     """Compare methods on one pair in memory, one method at a time.
 
@@ -248,11 +250,19 @@ def iter_compare_arrays(
     ``value_ranges``: ``(low, high)`` or None per source (infrared, visible), mapping its values
     to ``[0, 1]`` (None: ``uint8`` / 255, other types by their min/max; a source with a range
     is then measured as the float ``[0, 1]`` image). Closing the generator stops between
-    methods.
+    methods. ``registration`` (None, ``"auto"``, a Registration or a file): the infrared
+    image is first resampled onto the visible grid, the whole frame kept (``crop=None``, as
+    the napari layer path of :func:`napari_resfuse.fuse_layers` does it); every method gets
+    the same aligned pair.
     """
     names = resolve_methods(methods)
     metric_names = _metric_names(metrics)
-    sources = _prepare(infrared, visible, value_ranges)
+    if registration is None:
+        sources = _prepare(infrared, visible, value_ranges)
+    else:
+        ir, vis = np.asarray(infrared), np.asarray(visible)
+        align = Alignment.for_stacks(registration, ir, vis, grid="visible", crop=None)
+        sources = _prepare_aligned(ir, vis, align, value_ranges)
     rows = []
     for name in names:
         unit = _run(METHODS[name], sources, weights, seed, device)

@@ -154,3 +154,48 @@ def test_the_plugin_menu_docks_the_widget(viewer, small_layers):
     _dock, inner = viewer.window.add_plugin_dock_widget("napari-resfuse", "Compare methods")
     assert isinstance(inner, CompareWidget)
     assert inner.infrared_layer.value is small_layers[0]
+
+
+def test_layers_that_differ_in_shape_and_transform_are_compared_on_the_visible_grid(
+    qtbot, viewer, compare_widget
+):
+    # The fusion widget's layer-transform rule: an infrared layer at half the resolution,
+    # scaled by 2 in the world, is resampled onto the visible layer's grid.
+    from napari_resfuse._napari._alignment import registration_from_layers
+    from tests.conftest import textured_pair
+
+    ir, vis = textured_pair()
+    ir_small = ir[::2, ::2].copy()
+    ir_layer = viewer.add_image(ir_small, name="ir", scale=(2, 2))
+    vis_layer = viewer.add_image(vis, name="vis", scale=(1, 1), translate=(0, 0))
+    before = ir_small.copy()
+    compare_widget.infrared_layer.value, compare_widget.visible_layer.value = ir_layer, vis_layer
+    compare_widget.methods.value = ["average"]
+    _run(qtbot, compare_widget)
+    (layer,) = compare_widget.last_layers
+    assert layer.data.shape == vis.shape
+    np.testing.assert_allclose(layer.scale, vis_layer.scale)
+    registration = registration_from_layers(ir_layer, vis_layer)
+    gen = iter_compare_arrays(ir_small, vis, ["average"], registration=registration)
+    expected = next(gen).fused
+    np.testing.assert_array_equal(layer.data, expected)
+    np.testing.assert_array_equal(ir_layer.data, before)  # the input layer is untouched
+
+
+def test_same_shape_but_shifted_layers_are_not_compared_pixel_for_pixel(
+    qtbot, viewer, compare_widget
+):
+    from tests.conftest import textured_pair
+
+    ir, vis = textured_pair()
+    ir_layer = viewer.add_image(ir, name="ir", translate=(0, 10))
+    vis_layer = viewer.add_image(vis, name="vis")
+    compare_widget.infrared_layer.value, compare_widget.visible_layer.value = ir_layer, vis_layer
+    compare_widget.methods.value = ["average"]
+    _run(qtbot, compare_widget)
+    fused = compare_widget.last_layers[0].data.astype(float)
+    pixel_for_pixel = (ir.astype(float) + vis.astype(float)) / 2
+    assert not np.allclose(fused, pixel_for_pixel, atol=1.0)
+    # Column 20 of the visible frame sees infrared column 10 (the infrared starts 10 px right).
+    expected = (ir[:, 10].astype(float) + vis[:, 20].astype(float)) / 2
+    np.testing.assert_allclose(fused[:, 20], expected, atol=1.0)

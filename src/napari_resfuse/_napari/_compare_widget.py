@@ -22,6 +22,7 @@ from superqt.utils import GeneratorWorker
 
 from ..compare import DEFAULT_METHODS, METHODS, MethodResult, iter_compare_arrays
 from ..metrics.table import DIRECTIONS, MEAN_PAIR, METRIC_NAMES, best_cells
+from ._alignment import layer_registration
 from ._dock import USER_AND_FILE_ERRORS, DockWidget
 from ._inputs import contrast_range
 from ._layer_specs import add_or_update_layers, method_layer_data, result_name
@@ -80,6 +81,7 @@ def _compare_steps(job: dict[str, Any]) -> Generator[MethodResult, None, list[di
         seed=job["seed"],
         device=job["device"],
         value_ranges=job["value_ranges"],
+        registration=job["registration"],
     )
 
 
@@ -169,7 +171,12 @@ class CompareWidget(DockWidget):
                     "images (fuse stacks with the 'Fuse infrared + visible' widget)"
                 )
             arrays.append(np.asarray(computable(layer.data)))
+        # The layer-transform rule of the fusion widget: same shape and transform, pixel for
+        # pixel; else the infrared resampled onto the visible layer's grid.
+        registration = layer_registration(ir_layer, vis_layer)
         return {
+            "registration": registration,
+            "grid_layer": ir_layer if registration is None else vis_layer,
             "infrared": arrays[0],
             "visible": arrays[1],
             "value_ranges": (
@@ -204,9 +211,8 @@ class CompareWidget(DockWidget):
         )
 
     def _on_result(self, result: MethodResult, job: dict[str, Any], added: list) -> None:
-        ir_layer, _ = job["layers"]
         data = method_layer_data(
-            result.fused, result.method, ir_layer, job["names"], result.metrics
+            result.fused, result.method, job["grid_layer"], job["names"], result.metrics
         )
         added.extend(add_or_update_layers(self._viewer, [data]))
         done = len(added)

@@ -248,13 +248,15 @@ def output_layer_data(
 def method_layer_data(
     fused: np.ndarray,
     method: str,
-    infrared_layer: Image,
+    grid_layer: Image,
     names: tuple[str, str],
     metrics: Mapping[str, float],
 ) -> LayerData:
     """The layer of one compared method's result (the "Compare methods" widget): named
-    :func:`result_name`, grey, the infrared layer's transform, ``metadata["metrics"]`` and a
-    :data:`MARKER` entry with ``output="compare"`` and the ``method``."""
+    :func:`result_name`, grey, the transform of ``grid_layer`` (the layer whose pixel grid the
+    result is on: the infrared one, or the visible one when the infrared was resampled onto
+    it), ``metadata["metrics"]`` and a :data:`MARKER` entry with ``output="compare"`` and the
+    ``method``."""
     ir_name, vis_name = names
     name = result_name(method, ir_name, vis_name)
     marker = {
@@ -270,7 +272,7 @@ def method_layer_data(
         "colormap": "gray",
         "contrast_limits": (0.0, high),
         "metadata": {"metrics": dict(metrics), MARKER: marker},
-        **layer_transform(infrared_layer),
+        **layer_transform(grid_layer),
     }
     return (fused, kwargs, "image")
 
