@@ -24,7 +24,7 @@ from ..compare import DEFAULT_METHODS, METHODS, MethodResult, iter_compare_array
 from ..metrics.table import DIRECTIONS, MEAN_PAIR, METRIC_NAMES, best_cells
 from ._alignment import layer_registration
 from ._dock import USER_AND_FILE_ERRORS, DockWidget
-from ._inputs import contrast_range
+from ._inputs import contrast_range, grid_layer
 from ._layer_specs import add_or_update_layers, method_layer_data, result_name
 from ._widget import device_choices
 from .background import computable
@@ -176,7 +176,6 @@ class CompareWidget(DockWidget):
         registration = layer_registration(ir_layer, vis_layer)
         return {
             "registration": registration,
-            "grid_layer": ir_layer if registration is None else vis_layer,
             "infrared": arrays[0],
             "visible": arrays[1],
             "value_ranges": (
@@ -211,9 +210,8 @@ class CompareWidget(DockWidget):
         )
 
     def _on_result(self, result: MethodResult, job: dict[str, Any], added: list) -> None:
-        data = method_layer_data(
-            result.fused, result.method, job["grid_layer"], job["names"], result.metrics
-        )
+        on_grid = grid_layer(*job["layers"], job["registration"])
+        data = method_layer_data(result.fused, result.method, on_grid, job["names"], result.metrics)
         added.extend(add_or_update_layers(self._viewer, [data]))
         done = len(added)
         self._set_progress(done)
