@@ -69,7 +69,7 @@ import numpy as np
 
 from ._refine import _distinct, _Judge, _moved, _refine, _robust_fit, _sitk_image, _tile_matches
 from ._search import _DEBUG, _global_search, _normalise, _Pyramid, _shrink, _Stopped
-from ._verify import edge_check
+from ._verify import EdgeChecker
 
 __all__ = ["AutoEstimate", "estimate"]
 
@@ -198,6 +198,7 @@ def _estimate(
     fi = max(1.0, 0.5 * scale * fw)
     moving = _sitk_image(_shrink(ir, fi), fi)
     kind0 = "translation" if model == "translation" else "similarity"
+    checker = EdgeChecker(vis)
     best = None
     cands = [c for c in cands if c[0] >= 0.6 * cands[0][0]]
     # Coarsest level: at most 8 times coarser, and the visible ~48 px on its short side.
@@ -223,18 +224,18 @@ def _estimate(
             continue
         if _moved(cand[3], mat, vis.shape) > leash:
             continue
-        check = edge_check(ir, vis, mat)
+        check = checker.check(ir, mat)
         # The start whose edges agree (the strongest agreement first), else the best MI.
         rank = (check.passed, check.significance if check.passed else mi)
         _DEBUG(f"cand {k} search {cand[0]:.1f} s={cand[1]:.3f} -> mi {mi:.4f} {rank}", cand[3], mat)
-        if best is None or rank > best[5]:
-            best = (mat, mi, it, msg, cand, rank)
+        if best is None or rank > best[0]:
+            best = (rank, mat, mi, it, check)
         report("refine", (k + 1) / len(cands))
     timing["candidates"] = round(time.perf_counter() - t0, 2)
     if best is None:
         return AutoEstimate(np.eye(3), float("-inf"), METRIC, False, 0, "every start failed")
-    mat = best[0]
-    iters = best[2]
+    _, mat, start_mi, iters, check = best
+    start_passed = check.passed
     stages = [(kind0, (2, 1), (1, 1), 1.0)]
     judge = _Judge(fixed, moving)
     mi = judge(mat)
@@ -253,12 +254,14 @@ def _estimate(
                 full_last=True,
             )
         except RuntimeError as exc:
-            return AutoEstimate(mat, best[1], METRIC, False, iters, f"{kind}: {exc}")
+            return AutoEstimate(mat, start_mi, METRIC, False, iters, f"{kind}: {exc}")
         new_mi = judge(new)
         _DEBUG(f"stage {kind} mi {mi:.4f} -> {new_mi:.4f} {msg[:50]}", mat, new)
         # A higher MI away from where the edges agree is a run-away (small overlaps score high).
-        if new_mi > mi and (not best[5][0] or edge_check(ir, vis, new).passed):
-            mat, mi = new, new_mi
+        if new_mi > mi:
+            new_check = checker.check(ir, new) if start_passed else None
+            if new_check is None or new_check.passed:
+                mat, mi, check = new, new_mi, new_check  # None: to be checked at the end
         iters += it
     timing["refine"] = round(time.perf_counter() - t0, 2)
     if model in ("affine", "projective"):
@@ -284,14 +287,15 @@ def _estimate(
                     break
                 mi = fitted_mi
             moved = _moved(mat, fitted, vis.shape)
-            mat = fitted
+            mat, check = fitted, None
             if moved < 0.05 * fw:  # settled
                 break
         report("tiles", 1.0)
         timing["tiles"] = round(time.perf_counter() - t0, 2)
     if not np.isfinite(mi):
         return AutoEstimate(mat, mi, METRIC, False, iters, "the refined alignment has no overlap")
-    check = edge_check(ir, vis, mat)
+    if check is None:  # the matrix changed since it was last checked
+        check = checker.check(ir, mat)
     timing["total"] = round(time.perf_counter() - t0, 2)
     _DEBUG(f"timing {timing} fw={fw:.2f} fi={fi:.2f} check {check}", mat, mat)
     if not check.passed:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ._refine import _apply
 from ._search import _correlate, _orientation, _shrink, _VisFFT
 
 #: The working grid's long side (px) for the check.
@@ -49,24 +50,59 @@ class EdgeCheck:
         )
 
 
-def _fields(ir: np.ndarray, vis: np.ndarray, mat: np.ndarray):
-    """Orientation fields of the visible working plane and of the infrared resampled there."""
-    fw = max(1.0, max(vis.shape) / SIDE)
-    vis_w = _shrink(vis, fw)
-    scale = math.sqrt(abs(np.linalg.det(mat[:2, :2])))
-    fi = max(1.0, scale * fw)  # infrared px per working px, never finer than its own
-    ir_w = _shrink(ir, fi)
-    h, w = vis_w.shape
-    rr, cc = np.mgrid[0:h, 0:w].astype(np.float64) * fw
-    pts = mat @ np.stack([rr.ravel(), cc.ravel(), np.ones(rr.size)])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        coords = pts[:2] / pts[2] / fi
-    coords = np.nan_to_num(coords, nan=-1e6, posinf=-1e6, neginf=-1e6)
-    canvas = ndimage.map_coordinates(ir_w, coords, order=1, mode="constant", cval=np.nan)
-    canvas = canvas.reshape(h, w)
-    mask = ndimage.binary_erosion(np.isfinite(canvas), iterations=3)
-    canvas = np.where(np.isfinite(canvas), canvas, 0.0)
-    return _orientation(vis_w), _orientation(canvas), mask, fw
+class EdgeChecker:
+    """The check against one visible plane, whose working plane and transforms are computed
+    once: :func:`._auto._estimate` checks up to five matrices against the same image."""
+
+    def __init__(self, vis: np.ndarray):
+        self.working_pixel = max(1.0, max(vis.shape) / SIDE)  # visible px per working px
+        self.orientation = _orientation(_shrink(vis, self.working_pixel))
+        self._fft = _VisFFT(self.orientation)
+
+    def _canvas(self, ir: np.ndarray, mat: np.ndarray):
+        """The infrared's orientation field resampled through ``mat`` onto the working plane,
+        and the mask of where it has (eroded) data."""
+        fw = self.working_pixel
+        scale = math.sqrt(abs(np.linalg.det(mat[:2, :2])))
+        fi = max(1.0, scale * fw)  # infrared px per working px, never finer than its own
+        ir_w = _shrink(ir, fi)
+        h, w = self.orientation.shape
+        rr, cc = np.mgrid[0:h, 0:w].astype(np.float64) * fw
+        with np.errstate(divide="ignore", invalid="ignore"):
+            coords = _apply(mat, np.c_[rr.ravel(), cc.ravel()]).T / fi
+        coords = np.nan_to_num(coords, nan=-1e6, posinf=-1e6, neginf=-1e6)
+        canvas = ndimage.map_coordinates(ir_w, coords, order=1, mode="constant", cval=np.nan)
+        canvas = canvas.reshape(h, w)
+        mask = ndimage.binary_erosion(np.isfinite(canvas), iterations=3)
+        return _orientation(np.where(np.isfinite(canvas), canvas, 0.0)), mask
+
+    def agreement(self, ir: np.ndarray, mat: np.ndarray) -> float:
+        """See :func:`edge_agreement`."""
+        oc, mask = self._canvas(ir, mat)
+        if mask.sum() < 64:
+            return 0.0
+        x, y = self.orientation[mask], oc[mask]
+        x, y = x - x.mean(), y - y.mean()
+        den = math.sqrt(float(np.vdot(x, x).real) * float(np.vdot(y, y).real))
+        return float(np.vdot(y, x).real) / den if den > 0 else 0.0
+
+    def check(self, ir: np.ndarray, mat: np.ndarray) -> EdgeCheck:
+        """See :func:`edge_check`."""
+        fw = self.working_pixel
+        oc, mask = self._canvas(ir, mat)
+        if mask.sum() < 64:
+            return EdgeCheck(0.0, (0.0, 0.0), fw, False)
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        r0, c0 = rows[0], cols[0]
+        box = (slice(r0, rows[-1] + 1), slice(c0, cols[-1] + 1))
+        significance, d, _ = _correlate(self._fft, oc[box] * mask[box], mask[box], 0.5)
+        if significance is None:
+            return EdgeCheck(0.0, (0.0, 0.0), fw, False)
+        # The box's pixel q sits at visible working px q + (r0, c0) under the estimate; the
+        # peak puts it at q + d.
+        off = (float(d[0] - r0), float(d[1] - c0))
+        passed = significance >= MIN_PEAK and max(abs(off[0]), abs(off[1])) <= MAX_OFFSET
+        return EdgeCheck(float(significance), (off[0] * fw, off[1] * fw), fw, bool(passed))
 
 
 def edge_agreement(ir: np.ndarray, vis: np.ndarray, mat: np.ndarray) -> float:
@@ -75,28 +111,9 @@ def edge_agreement(ir: np.ndarray, vis: np.ndarray, mat: np.ndarray) -> float:
     0 for unrelated images, 1 for identical edge orientations; true alignments of the TNO
     pairs score 0.01 to 0.33. Used by the benchmark to compare an estimate with a truth.
     """
-    ov, oc, mask, _ = _fields(ir, vis, mat)
-    if mask.sum() < 64:
-        return 0.0
-    x, y = ov[mask], oc[mask]
-    x, y = x - x.mean(), y - y.mean()
-    den = math.sqrt(float(np.vdot(x, x).real) * float(np.vdot(y, y).real))
-    return float(np.vdot(y, x).real) / den if den > 0 else 0.0
+    return EdgeChecker(vis).agreement(ir, mat)
 
 
 def edge_check(ir: np.ndarray, vis: np.ndarray, mat: np.ndarray) -> EdgeCheck:
     """Check ``mat`` (visible px → infrared px) on normalised planes ``ir`` and ``vis``."""
-    ov, oc, mask, fw = _fields(ir, vis, mat)
-    if mask.sum() < 64:
-        return EdgeCheck(0.0, (0.0, 0.0), fw, False)
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    r0, c0 = rows[0], cols[0]
-    box = (slice(r0, rows[-1] + 1), slice(c0, cols[-1] + 1))
-    significance, d, _ = _correlate(_VisFFT(ov), oc[box] * mask[box], mask[box], 0.5)
-    if significance is None:
-        return EdgeCheck(0.0, (0.0, 0.0), fw, False)
-    # The box's pixel q sits at visible working px q + (r0, c0) under the estimate; the peak
-    # puts it at q + d.
-    off = (float(d[0] - r0), float(d[1] - c0))
-    passed = significance >= MIN_PEAK and max(abs(off[0]), abs(off[1])) <= MAX_OFFSET
-    return EdgeCheck(float(significance), (off[0] * fw, off[1] * fw), fw, bool(passed))
+    return EdgeChecker(vis).check(ir, mat)
