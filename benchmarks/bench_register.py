@@ -12,7 +12,8 @@ per model: the success rate (RMS error over the overlap within 1 visible px), th
 corners (px at the visible resolution), how many did not converge (refused: an error from
 ``register``), how often a converged estimate's edges agree at least as well as the truth's
 (``≥ truth``: the zero-mean edge-orientation correlation of :func:`edge_agreement`), and the
-median wall-clock and CPU time per pair.
+median wall-clock and CPU time per pair. ``--no-polish`` leaves out the estimator's last stage
+(the edge-orientation polish), to measure what it brings.
 
 Base pairs: ``--pairs-dir DIR`` with ``IR<name>.png`` / ``VIS<name>.png`` files (e.g. the TNO
 pairs of github.com/diylife/imagefusion_deeplearning, ``IV_images/``), else the bundled sample
@@ -174,6 +175,11 @@ def main() -> None:
         help="issue: visible at the base's resolution, infrared 2-6 times coarser (default); "
         "rig: infrared near native resolution beside an upsampled visible 2-3.2 times finer",
     )
+    parser.add_argument(
+        "--no-polish",
+        action="store_true",
+        help="leave out the estimator's last stage (the edge-orientation polish), to measure it",
+    )
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("-v", "--verbose", action="store_true", help="print every pair")
     args = parser.parse_args()
@@ -203,7 +209,7 @@ def main() -> None:
                 ir, vis, true = _warps.warp_pair(ir0, vis0, base_registration=floors[name], **kw)
                 shapes.add((ir.shape, vis.shape))
                 wall, cpu = time.perf_counter(), time.process_time()
-                found = estimate(ir, vis, model=model)
+                found = estimate(ir, vis, model=model, polish=not args.no_polish)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 err = _warps.overlap_rms(true, found.matrix, ir.shape, vis.shape)
                 corner = _warps.corner_rms(true, found.matrix, vis.shape)
