@@ -17,7 +17,8 @@ median wall-clock and CPU time per pair. ``--no-polish`` leaves out the estimato
 
 Base pairs: ``--pairs-dir DIR`` with ``IR<name>.png`` / ``VIS<name>.png`` files (e.g. the TNO
 pairs of github.com/diylife/imagefusion_deeplearning, ``IV_images/``), else the bundled sample
-pair. ``--synthetic`` uses the made-up multimodal scenes of the tests instead (aligned exactly).
+pair. ``--synthetic`` uses the made-up multimodal scenes of the tests instead (aligned exactly;
+540 x 720 px, ``--scene-shape 1080,1920`` for a full-HD visible frame).
 Curated pairs are *not* aligned exactly: the TNO pairs are off by 1 to 7 px at their own
 resolution. The script measures that shift per pair (:func:`base_misalignment`, printed) and
 composes it into the truth; ``--raw-truth`` assumes the pairs aligned instead. Any scale, roll
@@ -59,7 +60,8 @@ def _grey(image: np.ndarray) -> np.ndarray:
 def base_pairs(args) -> list[tuple[str, np.ndarray, np.ndarray]]:
     if args.synthetic:
         return [
-            (f"scene{seed}", *_warps.scene((540, 720), seed=seed)) for seed in range(args.pairs)
+            (f"scene{seed}", *_warps.scene(args.scene_shape, seed=seed))
+            for seed in range(args.pairs)
         ]
     if args.pairs_dir:
         folder = Path(args.pairs_dir)
@@ -159,6 +161,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs-dir", default=os.environ.get("RESFUSE_PAIRS_DIR"))
     parser.add_argument("--synthetic", action="store_true", help="made-up scenes as bases")
+    parser.add_argument(
+        "--scene-shape",
+        type=lambda text: tuple(int(v) for v in text.split(",")),
+        default=(540, 720),
+        help="rows,cols of the made-up scenes (e.g. 1080,1920: a full-HD visible frame)",
+    )
     parser.add_argument("--pairs", type=int, default=4, help="base pairs used (at most)")
     parser.add_argument("--names", help="only these base pairs (comma-separated names)")
     parser.add_argument("--warps", type=int, default=2, help="warps per base pair and model")

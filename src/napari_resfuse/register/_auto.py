@@ -23,12 +23,15 @@ Method, in five stages:
    last level), regular-step gradient descent with scales from the physical shift, a pyramid
    (shrink up to 8, then half that, for the best three distinct starts — the coarsest level
    keeps the visible ≥ 48 px and the infrared ≥ 32 px, a start that runs away by more than
-   8 % of the frame is dropped — then 2, 1 for the one the edge check of stage 4 likes best), a
-   similarity transform (a translation for ``model="translation"``). Both grids are smoothed
-   by one working pixel at the finest level: without it linear interpolation makes mutual
-   information peak half a pixel off. The visible working grid has pixels about half the
-   infrared's (at most ``work_side`` px on its long side), the infrared is shrunk to match.
-3. **Affine and projective** (``model="affine"`` / ``"projective"``): the overlap is cut into
+   8 % of the frame is dropped, and a start whose edges agree with significance ≥
+   :data:`SURE_PEAK` in the check of stage 4 ends the loop — then, with ``polish=False`` only,
+   2, 1 for the one the edge check likes best), a similarity transform (a translation for
+   ``model="translation"``). Both grids are smoothed by one working pixel at the finest
+   level: without it linear interpolation makes mutual information peak half a pixel off.
+   The visible working grid has pixels about half the infrared's (at most ``work_side`` px on
+   its long side), the infrared is shrunk to match.
+3. **Affine and projective tiles** (``polish=False`` only; the polish of stage 5 fits these
+   models more accurately and faster on the benchmark): the overlap is cut into
    4 × 4 tiles; each is registered by a translation on top of the current estimate (SimpleITK,
    Mattes MI); the tile centres and their matches give the affine or the homography by least
    squares (normalised DLT for the homography), dropping disagreeing tiles, repeated (at most
@@ -38,25 +41,27 @@ Method, in five stages:
    resampled through the estimate on a grid of at most 512 px, the edge-orientation correlation
    over all translations must peak on the estimate (within 2 working px, significance at least
    20). It picks among the refined starts (the one whose edges agree best), stops a final
-   refinement that runs away to a higher mutual information elsewhere, and turns a result that
+   refinement or a polish that runs away elsewhere, and turns a result that
    fails it into ``converged=False`` ("implausible result", with the peak's offset and
    significance) instead of a silently wrong warp.
 5. **Polish** (:mod:`._polish`; ``polish=False`` leaves it out): the normalised correlation of
    the two edge-orientation fields, on the coarser image's grid (at most 256 px), maximised
-   around the estimate over the model's parameters (the displacements of 1 to 4 control
-   points) by SciPy's Powell method. Mutual information on a coarse infrared (3 to 6 times the
-   visible pixel) leaves 0.5 to 5 visible px of error; the polish brings the benchmark's median
-   to 0.2 to 0.7 px. The polished matrix must pass the edge check too, else the refined one is
-   kept (and checked).
+   around the similarity (or translation) of stage 2 over the model's parameters (the
+   displacements of 1 to 4 control points: the affine and the homography are fitted here) by
+   SciPy's Powell method. Mutual information on a coarse infrared (3 to 6 times the visible
+   pixel) leaves 0.5 to 5 visible px of error; the polish brings the benchmark's median to 0.2
+   to 0.8 px. The polished matrix must pass the edge check too, else the refined one is kept
+   (and checked).
 
 Why SimpleITK: its Mattes mutual information is the established multimodal measure (Mattes et
 al. 2003), well kept and fast (multithreaded C++), with pyramids and optimisers built in. It has
 no 2-D projective transform, hence stage 3's tile fit (with SimpleITK doing each tile's
-optimisation) rather than a home-made 8-parameter optimiser; the edge-orientation search is
+optimisation) when the polish is left out; the edge-orientation search is
 ours because SimpleITK has no global (exhaustive over translations) multimodal search that
 fits a 2-second budget. The polish's optimiser is SciPy's Powell method (SimpleITK's
 framework takes no custom measure); its measure is measured more accurate than mutual
-information at the end (benchmarks/bench_register.py, README), at a cost of 0.3 to 1.5 s.
+information at the end and faster than its finest level and the tiles it replaces
+(benchmarks/bench_register.py --no-polish, README).
 
 ``AutoEstimate.score`` is the Mattes mutual information (in nats, higher is better; 0 for
 independent images) of the result on the working grids smoothed by one pixel; ``metric`` is
@@ -94,6 +99,11 @@ METRIC = "mattes_mi"
 #: visible image's edges) 14, and the known warps of the tests and of real (TNO) pairs 12 to 90.
 #: A gate against hopeless pairs only: what decides is the edge check of stage 4.
 MIN_SIGNIFICANCE = 12.0
+
+#: An edge-check significance that ends the refinement of further starts (twice the check's
+#: own threshold; unrelated images peak at 10 to 29, true alignments of the TNO pairs at 34 to
+#: 97): the later starts are weaker search results.
+SURE_PEAK = 40.0
 
 
 @dataclass(frozen=True)
@@ -263,14 +273,18 @@ def _estimate(
         rank = (check.passed, check.significance if check.passed else mi)
         _DEBUG(f"cand {k} search {cand[0]:.1f} s={cand[1]:.3f} -> mi {mi:.4f} {rank}", cand[3], mat)
         if best is None or rank > best[0]:
-            best = (rank, mat, mi, it, check)
+            best = (rank, mat, mi, it, msg, check)
         report("refine", (k + 1) / len(cands))
+        if polish_on and check.passed and check.significance >= SURE_PEAK:
+            break  # edges that agree this well: the later (weaker) starts are not needed
     timing["candidates"] = round(time.perf_counter() - t0, 2)
     if best is None:
         return AutoEstimate(np.eye(3), float("-inf"), METRIC, False, 0, "every start failed")
-    _, mat, start_mi, iters, check = best
+    _, mat, start_mi, iters, msg, check = best
     start_passed = check.passed
-    stages = [(kind0, (2, 1), (1, 1), 1.0)]
+    # Without the polish: mutual information's finest stage, then the tiles (affine and
+    # projective). The polish replaces both (as accurate or more on the benchmark, and faster).
+    stages = [] if polish_on else [(kind0, (2, 1), (1, 1), 1.0)]
     judge = _Judge(fixed, moving)
     mi = judge(mat)
     for kind, shrink, sigmas, step in stages:
@@ -298,7 +312,7 @@ def _estimate(
                 mat, mi, check = new, new_mi, new_check  # None: to be checked at the end
         iters += it
     timing["refine"] = round(time.perf_counter() - t0, 2)
-    if model in ("affine", "projective"):
+    if model in ("affine", "projective") and not polish_on:
         vis_w = _shrink(vis, fw)
         passes = 3
         for rnd in range(passes):
@@ -328,14 +342,16 @@ def _estimate(
         timing["tiles"] = round(time.perf_counter() - t0, 2)
     if not np.isfinite(mi):
         return AutoEstimate(mat, mi, METRIC, False, iters, "the refined alignment has no overlap")
+    note = msg.split(":")[-1].strip()
     if polish_on:
-        polished, _, _ = polish(ir, vis, mat, model, stop)
+        polished, before, after = polish(ir, vis, mat, model, stop)
         report("polish", 1.0)
         if polished is not mat:
             polished_check = checker.check(ir, polished)
             _DEBUG(f"polish {polished_check}", mat, polished)
             if polished_check.passed:  # else it ran away: the refined estimate is checked
                 mat, check, mi = polished, polished_check, judge(polished)
+                note += f"; polished (edge correlation {before:.3f} -> {after:.3f})"
         timing["polish"] = round(time.perf_counter() - t0, 2)
     if check is None:  # the matrix changed since it was last checked
         check = checker.check(ir, mat)
@@ -351,5 +367,5 @@ def _estimate(
         METRIC,
         True,
         iters,
-        f"search significance {significance:.1f}; {msg.split(':')[-1].strip()}",
+        f"search significance {significance:.1f}; {note}",
     )
