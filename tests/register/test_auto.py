@@ -149,6 +149,12 @@ def test_the_polish_can_be_left_out(base):
     assert not np.allclose(plain.matrix, polished.matrix)
 
 
+def test_a_misspelt_setting_is_refused_not_ignored(base):
+    ir, vis, _ = _warps.warp_pair(*base, ratio=2)
+    with pytest.raises(TypeError, match=r"unknown estimator setting\(s\) \['polsh'\]"):
+        estimate(ir, vis, model="similarity", polsh=False)
+
+
 def test_unknown_model_is_refused():
     with pytest.raises(ValueError, match="unknown model"):
         estimate(np.zeros((32, 32)), np.zeros((32, 32)), model="elastic")

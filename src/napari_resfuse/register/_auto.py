@@ -168,6 +168,9 @@ def estimate(
     work_side = int(settings.pop("work_side", 1024))
     grid = int(settings.pop("tiles", 4))
     polish_on = bool(settings.pop("polish", True))
+    if settings:  # a misspelt setting would otherwise be ignored without a word
+        known = "min_overlap, candidates, work_side, tiles, polish"
+        raise TypeError(f"unknown estimator setting(s) {sorted(settings)}; known: {known}")
     ir = _normalise(infrared)
     vis = _normalise(visible)
     if model == "translation":

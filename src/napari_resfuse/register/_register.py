@@ -131,7 +131,9 @@ def register(
         Polled by the estimator; returning True stops it with
         :class:`RegistrationCancelled`.
     **settings
-        Further settings of the estimator.
+        Further settings of the estimator (``candidates``, ``work_side``, ``tiles``,
+        ``polish``: see ``napari_resfuse.register._auto.estimate``); an unknown one is a
+        ``TypeError``.
 
     Returns
     -------
