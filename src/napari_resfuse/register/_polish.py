@@ -11,7 +11,8 @@ the strength of the contrast),
     C(T) = Re Σ o_f(q) · conj(o_m(q; T)) / √(Σ |o_f(q)|² · Σ |o_m(q; T)|²),
 
 over the pixels ``q`` of the *coarser* image's grid (the fixed side, shrunk to at most
-:data:`SIDE` px on its long side, twice that for a translation) that lie inside the overlap
+:data:`SIDE` px on its long side, twice that for a translation, or enlarged to
+:data:`MIN_SIDE` when smaller) that lie inside the overlap
 (eroded by 3 px), where ``o_m(q; T)`` is the orientation field of the finer image, smoothed to
 the working pixel size (σ = ½√(k² − 1) for k of its pixels per working pixel) and resampled
 bilinearly through ``T``.
@@ -36,6 +37,11 @@ from ._search import _orientation, _shrink, _Stopped
 
 #: The long side (px) of the working grid: the coarser image, shrunk to at most this.
 SIDE = 256
+
+#: A coarser image smaller than this (px, long side) is enlarged to it: a 60 x 80 px thermal
+#: frame measured on its own grid left 1 to 2 visible px of error where enlarged it leaves 0.2
+#: to 1 (benchmark: similarity and affine 92 -> 100 % within 1 px, projective 67 -> 75 %).
+MIN_SIDE = 128
 
 #: Control points per model (their displacements are the parameters).
 CONTROLS = {"translation": 1, "similarity": 2, "affine": 3, "projective": 4}
@@ -67,8 +73,14 @@ def polish(
         fixed, moving, to_moving, moving_px = vis, ir, mat, scale
     to_moving = to_moving / to_moving[2, 2]
     side = 2 * SIDE if model == "translation" else SIDE  # 2 parameters: a finer grid is cheap
-    f = max(1.0, max(fixed.shape) / side)  # fixed px per working px
-    of = _orientation(_shrink(fixed, f))
+    long = max(fixed.shape)
+    f = max(1.0, long / side) if long >= MIN_SIDE else long / MIN_SIDE  # fixed px per working px
+    if f < 1.0:  # a small frame, enlarged (cubic): pixel k <-> coordinate k * f
+        shape = tuple(int((d - 1) // f) + 1 for d in fixed.shape)
+        plane = ndimage.affine_transform(fixed, (f, f), output_shape=shape, order=3, mode="nearest")
+    else:
+        plane = _shrink(fixed, f)
+    of = _orientation(plane)
     h, w = of.shape
     ratio = math.sqrt(abs(np.linalg.det(to_moving[:2, :2]))) * f  # moving px per working px
     smooth = (
