@@ -77,7 +77,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -104,6 +104,28 @@ MIN_SIGNIFICANCE = 12.0
 #: own threshold; unrelated images peak at 10 to 29, true alignments of the TNO pairs at 34 to
 #: 97): the later starts are weaker search results.
 SURE_PEAK = 40.0
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The estimator's ``**settings`` (see :func:`estimate`), with their defaults."""
+
+    min_overlap: float = 0.3
+    candidates: int = 3
+    work_side: int = 1024
+    tiles: int = 4
+    polish: bool = True
+
+    @classmethod
+    def parse(cls, settings: dict) -> _Settings:
+        """Each setting cast to its default's type; a misspelt one would otherwise be
+        ignored without a word, so an unknown name is a ``TypeError``."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(settings) - set(known))
+        if unknown:
+            raise TypeError(f"unknown estimator setting(s) {unknown}; known: {', '.join(known)}")
+        default = cls()
+        return cls(**{k: type(getattr(default, k))(v) for k, v in settings.items()})
 
 
 @dataclass(frozen=True)
@@ -163,14 +185,7 @@ def estimate(
         raise ValueError(f"unknown model {model!r}")
     report = progress or (lambda stage, fraction: None)
     stop = should_stop or (lambda: False)
-    min_overlap = float(settings.pop("min_overlap", 0.3))
-    candidates_n = int(settings.pop("candidates", 3))
-    work_side = int(settings.pop("work_side", 1024))
-    grid = int(settings.pop("tiles", 4))
-    polish_on = bool(settings.pop("polish", True))
-    if settings:  # a misspelt setting would otherwise be ignored without a word
-        known = "min_overlap, candidates, work_side, tiles, polish"
-        raise TypeError(f"unknown estimator setting(s) {sorted(settings)}; known: {known}")
+    opts = _Settings.parse(settings)
     ir = _normalise(infrared)
     vis = _normalise(visible)
     if model == "translation":
@@ -182,49 +197,23 @@ def estimate(
             scales = scale_hint * np.exp(np.arange(-2, 3) * math.log(1.08))
         angles = np.radians(np.arange(-10, 10.1, 5.0))
     try:
-        return _estimate(
-            ir,
-            vis,
-            model,
-            scales,
-            angles,
-            min_overlap,
-            candidates_n,
-            work_side,
-            grid,
-            polish_on,
-            report,
-            stop,
-        )
+        return _estimate(ir, vis, model, scales, angles, opts, report, stop)
     except _Stopped:
         return AutoEstimate(np.eye(3), float("-inf"), METRIC, False, 0, "stopped")
 
 
-def _estimate(
-    ir,
-    vis,
-    model,
-    scales,
-    angles,
-    min_overlap,
-    candidates_n,
-    work_side,
-    grid,
-    polish_on,
-    report,
-    stop,
-):
+def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
     t0 = time.perf_counter()
     timing = {}
     ir_pyr = _Pyramid(ir)
     vis_pyr = _Pyramid(vis)
-    found = _global_search(ir_pyr, vis_pyr, scales, angles, min_overlap, report, stop)
+    found = _global_search(ir_pyr, vis_pyr, scales, angles, opts.min_overlap, report, stop)
     timing["search"] = round(time.perf_counter() - t0, 2)
     if not found:
         return AutoEstimate(np.eye(3), float("-inf"), METRIC, False, 0, "no overlap found")
     for r in found[:5]:
         _DEBUG(f"search {r[0]:.1f} s={r[1]:.3f} a={math.degrees(r[2]):+.1f}", r[3], r[3])
-    cands = _distinct(found, candidates_n)
+    cands = _distinct(found, opts.candidates)
     significance = cands[0][0]
     if significance < MIN_SIGNIFICANCE:
         return AutoEstimate(
@@ -240,7 +229,7 @@ def _estimate(
     scale = cands[0][1]
     # Working grids: the visible at the infrared's pixel size (never finer than its own, never
     # larger than work_side), the infrared no finer than that.
-    fw = max(1.0, max(vis.shape) / work_side, 0.5 / scale)
+    fw = max(1.0, max(vis.shape) / opts.work_side, 0.5 / scale)
     fixed = _sitk_image(_shrink(vis, fw), fw)
     fi = max(1.0, 0.5 * scale * fw)
     moving = _sitk_image(_shrink(ir, fi), fi)
@@ -278,7 +267,7 @@ def _estimate(
         if best is None or rank > best[0]:
             best = (rank, mat, mi, it, msg, check)
         report("refine", (k + 1) / len(cands))
-        if polish_on and check.passed and check.significance >= SURE_PEAK:
+        if opts.polish and check.passed and check.significance >= SURE_PEAK:
             break  # edges that agree this well: the later (weaker) starts are not needed
     timing["candidates"] = round(time.perf_counter() - t0, 2)
     if best is None:
@@ -287,7 +276,7 @@ def _estimate(
     start_passed = check.passed
     # Without the polish: mutual information's finest stage, then the tiles (affine and
     # projective). The polish replaces both (as accurate or more on the benchmark, and faster).
-    stages = [] if polish_on else [(kind0, (2, 1), (1, 1), 1.0)]
+    stages = [] if opts.polish else [(kind0, (2, 1), (1, 1), 1.0)]
     judge = _Judge(fixed, moving)
     mi = judge(mat)
     for kind, shrink, sigmas, step in stages:
@@ -315,11 +304,11 @@ def _estimate(
                 mat, mi, check = new, new_mi, new_check  # None: to be checked at the end
         iters += it
     timing["refine"] = round(time.perf_counter() - t0, 2)
-    if model in ("affine", "projective") and not polish_on:
+    if model in ("affine", "projective") and not opts.polish:
         vis_w = _shrink(vis, fw)
         passes = 3
         for rnd in range(passes):
-            src, dst = _tile_matches(vis_w, fw, moving, mat, grid, stop)
+            src, dst = _tile_matches(vis_w, fw, moving, mat, opts.tiles, stop)
             report("tiles", (rnd + 1) / passes)
             fitted = _robust_fit(src, dst, model, fw)
             _DEBUG(f"tiles {len(src)} {model}", mat, fitted if fitted is not None else mat)
@@ -346,7 +335,7 @@ def _estimate(
     if not np.isfinite(mi):
         return AutoEstimate(mat, mi, METRIC, False, iters, "the refined alignment has no overlap")
     note = msg.split(":")[-1].strip()
-    if polish_on:
+    if opts.polish:
         polished, before, after = polish(ir, vis, mat, model, stop)
         report("polish", 1.0)
         if polished is not mat:
