@@ -83,7 +83,7 @@ import numpy as np
 
 from ._polish import polish
 from ._refine import _distinct, _Judge, _moved, _refine, _robust_fit, _sitk_image, _tile_matches
-from ._search import _DEBUG, _global_search, _normalise, _Pyramid, _shrink, _Stopped
+from ._search import _DEBUG, _global_search, _normalise, _Pyramid, _Stopped
 from ._verify import EdgeChecker
 
 __all__ = ["AutoEstimate", "estimate"]
@@ -230,11 +230,11 @@ def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
     # Working grids: the visible at the infrared's pixel size (never finer than its own, never
     # larger than work_side), the infrared no finer than that.
     fw = max(1.0, max(vis.shape) / opts.work_side, 0.5 / scale)
-    fixed = _sitk_image(_shrink(vis, fw), fw)
+    fixed = _sitk_image(vis_pyr.shrink(fw), fw)
     fi = max(1.0, 0.5 * scale * fw)
-    moving = _sitk_image(_shrink(ir, fi), fi)
+    moving = _sitk_image(ir_pyr.shrink(fi), fi)
     kind0 = "translation" if model == "translation" else "similarity"
-    checker = EdgeChecker(vis)
+    checker = EdgeChecker(vis, vis_pyr)
     best = None
     cands = [c for c in cands if c[0] >= 0.6 * cands[0][0]]
     # Coarsest level: at most 8 times coarser, and the visible ~48 px on its short side.
@@ -305,7 +305,7 @@ def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
         iters += it
     timing["refine"] = round(time.perf_counter() - t0, 2)
     if model in ("affine", "projective") and not opts.polish:
-        vis_w = _shrink(vis, fw)
+        vis_w = vis_pyr.shrink(fw)
         passes = 3
         for rnd in range(passes):
             src, dst = _tile_matches(vis_w, fw, moving, mat, opts.tiles, stop)
@@ -336,7 +336,7 @@ def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
         return AutoEstimate(mat, mi, METRIC, False, iters, "the refined alignment has no overlap")
     note = msg.split(":")[-1].strip()
     if opts.polish:
-        polished, before, after = polish(ir, vis, mat, model, stop)
+        polished, before, after = polish(ir, vis, mat, model, stop, (ir_pyr, vis_pyr))
         report("polish", 1.0)
         if polished is not mat:
             polished_check = checker.check(ir, polished)

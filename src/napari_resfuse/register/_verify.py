@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._refine import _apply
-from ._search import _correlate, _orientation, _shrink, _VisFFT
+from ._search import _correlate, _orientation, _Pyramid, _shrink, _VisFFT
 
 #: The working grid's long side (px) for the check.
 SIDE = 512
@@ -54,9 +54,10 @@ class EdgeChecker:
     """The check against one visible plane, whose working plane and transforms are computed
     once: :func:`._auto._estimate` checks up to five matrices against the same image."""
 
-    def __init__(self, vis: np.ndarray):
+    def __init__(self, vis: np.ndarray, pyramid: _Pyramid | None = None):
         self.working_pixel = max(1.0, max(vis.shape) / SIDE)  # visible px per working px
-        self.orientation = _orientation(_shrink(vis, self.working_pixel))
+        shrink = pyramid.shrink if pyramid is not None else lambda f: _shrink(vis, f)
+        self.orientation = _orientation(shrink(self.working_pixel))
         self._fft = _VisFFT(self.orientation)
 
     def _canvas(self, ir: np.ndarray, mat: np.ndarray):
