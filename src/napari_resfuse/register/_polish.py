@@ -25,6 +25,7 @@ The optimiser is SciPy's; the measure is the one the search and the edge check u
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -53,6 +54,17 @@ XTOL = 0.05
 FTOL = 1e-6
 EVALUATIONS = 150
 
+#: The fine stage's grid (long side, px): the coarser image at its own resolution up to this.
+FINE_SIDE = 1024
+
+#: Powell's tolerances when a fine stage follows (it needs a start within a fraction of a
+#: working pixel, not the coarse optimum to 0.05 px).
+COARSE_XTOL = 0.2
+COARSE_FTOL = 1e-5
+
+#: The fine stage's finite-difference step, in working pixels.
+FINE_STEP = 0.25
+
 
 def polish(
     ir: np.ndarray,
@@ -66,116 +78,191 @@ def polish(
 
     ``pyramids`` (the infrared's and the visible's :class:`._search._Pyramid`, if already
     built) make the shrinking and smoothing of a large frame cheap. Returns ``(matrix, score
-    at mat, score at matrix)``; ``matrix`` is ``mat`` itself when the overlap is too small to
-    measure.
+    at mat, score at matrix)``, both on the working grid of the last stage; ``matrix`` is
+    ``mat`` itself when the overlap is too small to measure or nothing scored higher.
     """
-    ir_pyr, vis_pyr = pyramids if pyramids is not None else (_Pyramid(ir), _Pyramid(vis))
-    scale = math.sqrt(abs(np.linalg.det(mat[:2, :2])))  # infrared px per visible px
-    if scale < 1.0:  # the infrared is the coarser image: it is the fixed side
-        fixed, moving, to_moving, moving_px = ir_pyr, vis_pyr, np.linalg.inv(mat), 1.0
-    else:
-        fixed, moving, to_moving, moving_px = vis_pyr, ir_pyr, mat, scale
-    to_moving = to_moving / to_moving[2, 2]
+    pyramids = pyramids if pyramids is not None else (_Pyramid(ir), _Pyramid(vis))
     side = 2 * SIDE if model == "translation" else SIDE  # 2 parameters: a finer grid is cheap
-    plane = fixed.levels[0]
-    long = max(plane.shape)
-    f = max(1.0, long / side) if long >= MIN_SIDE else long / MIN_SIDE  # fixed px per working px
-    if f < 1.0:  # a small frame, enlarged (cubic): pixel k <-> coordinate k * f
-        shape = tuple(int((d - 1) // f) + 1 for d in plane.shape)
-        plane = ndimage.affine_transform(plane, (f, f), output_shape=shape, order=3, mode="nearest")
-    else:
-        plane = fixed.shrink(f)
-    of = _orientation(plane)
-    h, w = of.shape
-    ratio = math.sqrt(abs(np.linalg.det(to_moving[:2, :2]))) * f  # moving px per working px
-    smooth, octave = _smoothed(moving, ratio)
-    smooth = np.ascontiguousarray(smooth, dtype=np.float32)
-    hm, wm = moving.levels[0].shape
-
-    def coordinates(t: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
-        """Where working px ``(rr, cc)`` (flat) fall in ``smooth`` through ``t``."""
-        out = np.empty((2, rr.size))
-        np.multiply(rr, t[0, 0], out=out[0])
-        out[0] += t[0, 1] * cc + t[0, 2]
-        np.multiply(rr, t[1, 0], out=out[1])
-        out[1] += t[1, 1] * cc + t[1, 2]
-        if t[2, 0] or t[2, 1]:  # a homography
-            out /= t[2, 0] * rr + t[2, 1] * cc + t[2, 2]
-        elif t[2, 2] != 1.0:
-            out /= t[2, 2]
-        return out
-
-    rr, cc = (a.ravel() * f for a in np.mgrid[0:h, 0:w].astype(np.float64))
-    p = coordinates(to_moving, rr, cc)
-    ok = (p[0] >= 0) & (p[0] <= hm - 1) & (p[1] >= 0) & (p[1] <= wm - 1)
-    mask = ndimage.binary_erosion(ok.reshape(h, w), iterations=3)
-    if mask.sum() < 64:
+    coarse = _Measure(pyramids, mat, model, side, stop)
+    if not coarse.usable:
         return mat, 0.0, 0.0
-    # Only the overlap's box (and a pixel around it, for the gradients) is resampled.
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, h)
-    c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, w)
-    mask = mask[r0:r1, c0:c1]
-    rr, cc = (a.ravel() * f for a in np.mgrid[r0:r1, c0:c1].astype(np.float64))
-    # The box's interior (the mask never reaches its one-pixel rim): the fixed field there,
-    # zero off the mask, as real and imaginary planes.
-    inner = mask[1:-1, 1:-1]
-    ofm = np.where(inner, of[r0 + 1 : r1 - 1, c0 + 1 : c1 - 1], 0).astype(np.complex128)
-    fixed_re, fixed_im, weight = ofm.real.copy(), ofm.imag.copy(), inner.astype(np.float64)
-    norm_f = math.sqrt(float(np.vdot(ofm, ofm).real))
-    n = CONTROLS[model]
-    # Control points: corners of the overlap's box (fixed px), opposite ones for a similarity.
-    box = np.array([[r0, c0], [r1 - 1, c1 - 1], [r0, c1 - 1], [r1 - 1, c0]], float) * f
-    controls = box[:n]
-    start = _apply(to_moving, controls)
-    in_octave = np.diag([1.0 / octave, 1.0 / octave, 1.0])  # moving px -> smooth's px
-    hb, wb = mask.shape
-    grad_r, grad_c, mag2 = (np.empty(inner.shape) for _ in range(3))
-
-    def gradients(t: np.ndarray) -> None:
-        """Sobel gradients (written out, on the box's interior) of the moving plane seen
-        through ``t`` (the box resampled bilinearly), and their squared magnitude."""
-        v = ndimage.map_coordinates(smooth, coordinates(t, rr, cc), order=1, mode="nearest")
-        v = v.reshape(hb, wb)
-        d = v[2:] - v[:-2]
-        np.add(d[:, :-2], d[:, 2:], out=grad_r)
-        np.add(grad_r, 2.0 * d[:, 1:-1], out=grad_r)
-        d = v[:, 2:] - v[:, :-2]
-        np.add(d[:-2], d[2:], out=grad_c)
-        np.add(grad_c, 2.0 * d[1:-1], out=grad_c)
-        np.multiply(grad_r, grad_r, out=mag2)
-        np.add(mag2, grad_c * grad_c, out=mag2)
-
-    def transform(x: np.ndarray) -> np.ndarray:
-        return fit_points(controls, start + x.reshape(n, 2) * moving_px, model)
-
-    def score(x: np.ndarray) -> float:
-        if stop is not None and stop():
-            raise _Stopped
-        gradients(in_octave @ transform(x))
-        gr, gc = grad_r, grad_c
-        d = 1.0 / (mag2 + max(float(mag2.mean()), 1e-12))  # 1 / (|g|² + ε²)
-        # o_m = ((g_c² - g_r²) + 2i g_c g_r) / (|g|² + ε²); the fixed field is zero off the mask
-        top = float(
-            np.einsum("ij,ij->", (gc * gc - gr * gr) * fixed_re + 2.0 * gc * gr * fixed_im, d)
-        )
-        norm = mag2 * d
-        den = norm_f * math.sqrt(float(np.einsum("ij,ij,ij->", norm, norm, weight)))
-        return -top / den if den > 0 else 0.0
-
-    x0 = np.zeros(2 * n)
-    before = -score(x0)
+    x0 = np.zeros(coarse.size)
+    before = coarse(x0)
+    finish = coarse.pixel > 1.0 and model != "translation"  # a fine stage follows
+    xtol, ftol = (COARSE_XTOL, COARSE_FTOL) if finish else (XTOL, FTOL)
     found = optimize.minimize(
-        score,
+        lambda x: -coarse(x),
         x0,
         method="Powell",
-        options={"xtol": XTOL, "ftol": FTOL, "maxfev": EVALUATIONS * 2 * n},
+        options={"xtol": xtol, "ftol": ftol, "maxfev": EVALUATIONS * coarse.size},
     )
-    if -found.fun <= before:
-        return mat, before, before
-    t = transform(found.x)
-    out = t if fixed is vis_pyr else np.linalg.inv(t)
-    return out / out[2, 2], before, float(-found.fun)
+    best, after = (coarse.matrix(found.x), -found.fun) if -found.fun > before else (mat, before)
+    if not finish:
+        return best, before, after
+    # The coarser image was shrunk for the search above: finish on its own grid.
+    fine = _Measure(pyramids, best, model, FINE_SIDE, stop)
+    if not fine.usable:
+        return best, before, after
+    x, _, value = _newton(fine)
+    if x is None:
+        return best, before, after
+    return fine.matrix(x), fine.at(mat), value
+
+
+class _Measure:
+    """:math:`C` on one working grid around a start matrix, as a function of the control
+    points' displacements ``x`` (visible px): the working plane, the overlap's mask and the
+    smoothed moving plane are set up once."""
+
+    def __init__(self, pyramids, mat, model: str, side: int, stop=None):
+        ir_pyr, vis_pyr = pyramids
+        self.model, self.stop = model, stop
+        scale = math.sqrt(abs(np.linalg.det(mat[:2, :2])))  # infrared px per visible px
+        if scale < 1.0:  # the infrared is the coarser image: it is the fixed side
+            fixed, moving, to_moving, self.moving_px = ir_pyr, vis_pyr, np.linalg.inv(mat), 1.0
+        else:
+            fixed, moving, to_moving, self.moving_px = vis_pyr, ir_pyr, mat, scale
+        self.infrared_fixed = fixed is ir_pyr
+        to_moving = to_moving / to_moving[2, 2]
+        plane = fixed.levels[0]
+        long = max(plane.shape)
+        # fixed px per working px
+        f = max(1.0, long / side) if long >= MIN_SIDE else long / MIN_SIDE
+        self.pixel = f
+        if f < 1.0:  # a small frame, enlarged (cubic): pixel k <-> coordinate k * f
+            shape = tuple(int((d - 1) // f) + 1 for d in plane.shape)
+            plane = ndimage.affine_transform(
+                plane, (f, f), output_shape=shape, order=3, mode="nearest"
+            )
+        else:
+            plane = fixed.shrink(f)
+        of = _orientation(plane)
+        h, w = of.shape
+        ratio = math.sqrt(abs(np.linalg.det(to_moving[:2, :2]))) * f  # moving px per working px
+        smooth, octave = _smoothed(moving, ratio)
+        self.smooth = np.ascontiguousarray(smooth, dtype=np.float32)
+        hm, wm = moving.levels[0].shape
+        # A working pixel in visible px: the finite-difference step of the fine stage.
+        self.step = f * (1.0 if fixed is vis_pyr else ratio / f)
+        rr, cc = (a.ravel() * f for a in np.mgrid[0:h, 0:w].astype(np.float64))
+        p = _coordinates(to_moving, rr, cc)
+        ok = (p[0] >= 0) & (p[0] <= hm - 1) & (p[1] >= 0) & (p[1] <= wm - 1)
+        mask = ndimage.binary_erosion(ok.reshape(h, w), iterations=3)
+        self.usable = bool(mask.sum() >= 64)
+        if not self.usable:
+            return
+        # Only the overlap's box (and a pixel around it, for the gradients) is resampled.
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, h)
+        c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, w)
+        mask = mask[r0:r1, c0:c1]
+        self.rr, self.cc = (a.ravel() * f for a in np.mgrid[r0:r1, c0:c1].astype(np.float64))
+        self.shape = mask.shape
+        # The box's interior (the mask never reaches its one-pixel rim): the fixed field
+        # there, zero off the mask, as real and imaginary planes.
+        self.inner = mask[1:-1, 1:-1]
+        ofm = np.where(self.inner, of[r0 + 1 : r1 - 1, c0 + 1 : c1 - 1], 0)
+        ofm = ofm.astype(np.complex128)
+        self.fixed_re, self.fixed_im = ofm.real.copy(), ofm.imag.copy()
+        self.weight = self.inner.astype(np.float64)
+        self.norm_f = math.sqrt(float(np.vdot(ofm, ofm).real))
+        n = CONTROLS[model]
+        self.size = 2 * n
+        # Control points: corners of the overlap's box (fixed px), opposite ones for a
+        # similarity.
+        box = np.array([[r0, c0], [r1 - 1, c1 - 1], [r0, c1 - 1], [r1 - 1, c0]], float) * f
+        self.controls = box[:n]
+        self.start = _apply(to_moving, self.controls)
+        self.in_octave = np.diag([1.0 / octave, 1.0 / octave, 1.0])  # moving px -> smooth's
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Fixed px -> moving px for displacements ``x``."""
+        moved = self.start + np.reshape(x, (-1, 2)) * self.moving_px
+        return fit_points(self.controls, moved, self.model)
+
+    def matrix(self, x: np.ndarray) -> np.ndarray:
+        """Visible px -> infrared px for displacements ``x``."""
+        t = self.transform(x)
+        out = np.linalg.inv(t) if self.infrared_fixed else t
+        return out / out[2, 2]
+
+    def at(self, mat: np.ndarray) -> float:
+        """:math:`C` at a matrix of the model (visible px -> infrared px)."""
+        to_moving = np.linalg.inv(mat) if self.infrared_fixed else mat
+        x = (_apply(to_moving / to_moving[2, 2], self.controls) - self.start) / self.moving_px
+        return self(x.ravel())
+
+    def _gradients(self, x: np.ndarray):
+        """Sobel gradients (written out, on the box's interior) of the moving plane seen
+        through ``x`` (the box resampled bilinearly), and their squared magnitude."""
+        if self.stop is not None and self.stop():
+            raise _Stopped
+        where = _coordinates(self.in_octave @ self.transform(x), self.rr, self.cc)
+        v = ndimage.map_coordinates(self.smooth, where, order=1, mode="nearest")
+        v = v.reshape(self.shape)
+        d = v[2:] - v[:-2]
+        gr = d[:, :-2] + d[:, 2:]
+        gr += 2.0 * d[:, 1:-1]
+        d = v[:, 2:] - v[:, :-2]
+        gc = d[:-2] + d[2:]
+        gc += 2.0 * d[1:-1]
+        mag2 = gr * gr
+        mag2 += gc * gc
+        return gr, gc, mag2
+
+    def __call__(self, x: np.ndarray) -> float:
+        gr, gc, mag2 = self._gradients(x)
+        d = 1.0 / (mag2 + max(float(mag2.mean()), 1e-12))  # 1 / (|g|² + ε²)
+        # o_m = ((g_c² - g_r²) + 2i g_c g_r) / (|g|² + ε²); the fixed field is zero off the mask
+        top = (gc * gc - gr * gr) * self.fixed_re + 2.0 * gc * gr * self.fixed_im
+        norm = mag2 * d
+        den = self.norm_f * math.sqrt(float(np.einsum("ij,ij,ij->", norm, norm, self.weight)))
+        return float(np.einsum("ij,ij->", top, d)) / den if den > 0 else 0.0
+
+
+def _newton(measure: _Measure) -> tuple[np.ndarray | None, float, float]:
+    """One Newton step on ``measure`` from zero displacements: its gradient and Hessian by
+    central differences of a quarter of a working pixel (1 + 2p + p(p − 1)/2 evaluations for
+    p parameters: 15 for a similarity, 28 for an affine, 45 for a homography; Powell needs
+    hundreds), the step to the quadratic model's maximum, kept if :math:`C` rises there.
+
+    Near the coarse stage's optimum (a fraction of a working pixel away) the measure is
+    quadratic enough for one step: a second one measured no closer to the truth. Returns
+    ``(x, C(0), C(x))``, ``x`` None when the model is not concave, the step leaves it (more
+    than two working pixels) or :math:`C` does not rise.
+    """
+    p, h = measure.size, FINE_STEP * measure.step
+    x = np.zeros(p)
+    f0 = measure(x)
+    unit = np.eye(p) * h
+    plus = np.array([measure(e) for e in unit])
+    minus = np.array([measure(-e) for e in unit])
+    gradient = (plus - minus) / (2.0 * h)
+    hessian = np.diag((plus - 2.0 * f0 + minus) / h**2)
+    for i, j in itertools.combinations(range(p), 2):
+        both = measure(unit[i] + unit[j])
+        hessian[i, j] = hessian[j, i] = (both - plus[i] - plus[j] + f0) / h**2
+    if np.linalg.eigvalsh(hessian).max() >= 0:
+        return None, f0, f0
+    delta = -np.linalg.solve(hessian, gradient)
+    if np.abs(delta).max() > 2.0 * measure.step:
+        return None, f0, f0
+    f1 = measure(delta)
+    return (delta if f1 > f0 else None), f0, max(f0, f1)
+
+
+def _coordinates(t: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+    """Where points ``(rr, cc)`` (flat arrays) fall through the 3 × 3 matrix ``t``."""
+    out = np.empty((2, rr.size))
+    np.multiply(rr, t[0, 0], out=out[0])
+    out[0] += t[0, 1] * cc + t[0, 2]
+    np.multiply(rr, t[1, 0], out=out[1])
+    out[1] += t[1, 1] * cc + t[1, 2]
+    if t[2, 0] or t[2, 1]:  # a homography
+        out /= t[2, 0] * rr + t[2, 1] * cc + t[2, 2]
+    elif t[2, 2] != 1.0:
+        out /= t[2, 2]
+    return out
 
 
 def _smoothed(pyramid: _Pyramid, ratio: float) -> tuple[np.ndarray, float]:
@@ -185,7 +272,7 @@ def _smoothed(pyramid: _Pyramid, ratio: float) -> tuple[np.ndarray, float]:
     if ratio <= 1.0:
         return pyramid.levels[0], 1.0
     k = 0
-    while k + 1 < len(pyramid.levels) and 3 * 2 ** (k + 1) <= ratio:
+    while k + 1 < len(pyramid.levels) and 2 * 2 ** (k + 1) <= ratio:
         k += 1
     octave = 2.0**k
     sigma2 = 0.25 * (ratio**2 - 1.0) - 0.85**2 * (4.0**k - 1.0) / 3.0
