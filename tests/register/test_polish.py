@@ -2,9 +2,11 @@
 
 From a known warp's truth put a few pixels off (as mutual information leaves a coarse infrared),
 the polish must come back to within half a visible pixel, for each model and for an infrared
-finer or coarser than the visible image; its measure must be the normalised correlation of the
-two orientation fields written out here independently; and it must leave a matrix it cannot
-measure alone.
+finer or coarser than the visible image; an infrared shrunk for the working grid must end
+closer to the truth after the fine stage (one Newton step on its own grid) than without it, and
+that step must land on the maximum of a quadratic; its measure must be the normalised
+correlation of the two orientation fields written out here independently; and it must leave a
+matrix it cannot measure alone.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ def _off(true: np.ndarray, shift=(2.0, -1.5), angle=0.6, zoom=1.01) -> np.ndarra
 @pytest.fixture(scope="module")
 def scene():
     return _warps.scene((360, 480), seed=5)
+
+
+@pytest.fixture(scope="module")
+def scene_large():
+    return _warps.scene((540, 720), seed=5)
 
 
 @pytest.mark.parametrize(
@@ -105,3 +112,59 @@ def test_no_overlap_leaves_the_matrix_alone(scene):
     far[:2, 2] += 5000.0
     found, before, after = _polish.polish(_normalise(ir), _normalise(vis), far, "affine")
     assert found is far and before == after == 0.0
+
+
+def test_an_infrared_shrunk_for_the_search_grid_is_finished_on_its_own_grid(scene_large):
+    # A 243 x 324 px infrared is shrunk to 256 px for Powell's stage: the Newton step on its
+    # own grid must bring the estimate closer to the truth than that stage alone.
+    ir0, vis0 = scene_large
+    ir, vis, true = _warps.warp_pair(
+        ir0, vis0, ratio=2.0, rotation=4.0, offset=(0.03, -0.04), infrared_side=0.9
+    )
+    assert max(ir.shape) > _polish.SIDE
+    a, b = _normalise(ir), _normalise(vis)
+    start = _off(true)
+    found, before, after = _polish.polish(a, b, start, "affine")
+    fine = _warps.overlap_rms(true, found, ir.shape, vis.shape)
+    newton = _polish._newton
+    try:
+        _polish._newton = lambda measure: (None, 0.0, 0.0)  # Powell's stage alone
+        coarse, _, _ = _polish.polish(a, b, start, "affine")
+    finally:
+        _polish._newton = newton
+    assert after > before
+    assert fine < _warps.overlap_rms(true, coarse, ir.shape, vis.shape)
+    assert fine <= 0.2
+
+
+class _Quadratic:
+    """A stand-in measure: ``C(x) = c - (x - top)ᵀ A (x - top)``, its maximum at ``top``."""
+
+    def __init__(self, top, curvature, step=1.0):
+        self.top, self.curvature = np.asarray(top, float), np.asarray(curvature, float)
+        self.size, self.step, self.calls = len(top), step, 0
+
+    def __call__(self, x):
+        self.calls += 1
+        d = np.asarray(x) - self.top
+        return 0.9 - float(d @ self.curvature @ d)
+
+
+def test_the_newton_step_lands_on_the_maximum_of_a_quadratic_measure():
+    # Central differences are exact for a quadratic: one step reaches its maximum, with
+    # 1 + 2p + p(p - 1)/2 evaluations for the model and one to confirm.
+    rng = np.random.default_rng(3)
+    q = rng.normal(size=(6, 6))
+    measure = _Quadratic(rng.uniform(-0.8, 0.8, 6), q @ q.T + 6 * np.eye(6))
+    x, before, after = _polish._newton(measure)
+    assert np.allclose(x, measure.top, atol=1e-6)
+    assert before == pytest.approx(measure(np.zeros(6)))
+    assert after == pytest.approx(0.9)
+    assert measure.calls == 1 + 12 + 15 + 1 + 1  # (+1: the check above)
+
+
+def test_the_newton_step_refuses_a_saddle_and_a_far_maximum():
+    saddle = _Quadratic([0.1, 0.2], [[1.0, 0.0], [0.0, -1.0]])
+    assert _polish._newton(saddle)[0] is None
+    far = _Quadratic([5.0, -4.0], np.eye(2))  # more than two working pixels away
+    assert _polish._newton(far)[0] is None

@@ -48,10 +48,11 @@ Method, in five stages:
    the two edge-orientation fields, on the coarser image's grid (at most 256 px), maximised
    around the similarity (or translation) of stage 2 over the model's parameters (the
    displacements of 1 to 4 control points: the affine and the homography are fitted here) by
-   SciPy's Powell method. Mutual information on a coarse infrared (3 to 6 times the visible
-   pixel) leaves 0.5 to 5 visible px of error; the polish brings the benchmark's median to 0.2
-   to 0.8 px. The polished matrix must pass the edge check too, else the refined one is kept
-   (and checked).
+   SciPy's Powell method, then, when the coarser image was shrunk for that grid, one Newton
+   step on its own grid (finite differences). Mutual information on a coarse infrared (3 to
+   6 times the visible pixel) leaves 0.5 to 5 visible px of error; the polish brings the
+   benchmark's median to 0.2 to 0.8 px. The polished matrix must pass the edge check too,
+   else the refined one is kept (and checked).
 
 Why SimpleITK: its Mattes mutual information is the established multimodal measure (Mattes et
 al. 2003), well kept and fast (multithreaded C++), with pyramids and optimisers built in. It has
@@ -61,7 +62,10 @@ ours because SimpleITK has no global (exhaustive over translations) multimodal s
 fits a 2-second budget. The polish's optimiser is SciPy's Powell method (SimpleITK's
 framework takes no custom measure); its measure is measured more accurate than mutual
 information at the end and faster than its finest level and the tiles it replaces
-(benchmarks/bench_register.py --no-polish, README).
+(benchmarks/bench_register.py --no-polish, README). The fine stage's single Newton step is
+ours: SciPy's Powell on the same full-resolution grid measured less accurate and 6 to 10 times
+slower (a 464 × 618 frame beside a 3000 × 4000 one: 0.16 / 0.19 visible px in 3.6 / 5.1 s for a
+similarity / an affine, against 0.13 / 0.17 px in 0.3 / 0.5 s).
 
 ``AutoEstimate.score`` is the Mattes mutual information (in nats, higher is better; 0 for
 independent images) of the result on the working grids smoothed by one pixel; ``metric`` is

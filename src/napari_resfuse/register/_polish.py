@@ -21,6 +21,15 @@ overlap box's corners (1 for a translation, 2 for a similarity, 3 for an affine,
 homography), refitted exactly by :func:`._landmarks.fit_points`; the maximum is found by
 SciPy's Powell method (derivative free, at most :data:`EVALUATIONS` evaluations per parameter).
 The optimiser is SciPy's; the measure is the one the search and the edge check use.
+
+When the coarser image had to be shrunk for that grid (a 640 × 512 thermal frame: 2.5 of its
+pixels per working pixel), the measure's optimum there is up to 1.3 visible px off; a second,
+*fine* stage then takes :math:`C` on the coarser image's own grid (up to :data:`FINE_SIDE` px)
+and makes one Newton step from Powell's result: gradient and Hessian by central differences of
+:data:`FINE_STEP` working px (15 evaluations for a similarity, 28 for an affine, 45 for a
+homography, where Powell would need hundreds on a grid six times larger), the step kept if
+:math:`C` rises (benchmark: a 464 × 618 frame beside a 3000 × 4000 one from 1.06 / 1.32 to
+0.13 / 0.17 visible px for a similarity / an affine).
 """
 
 from __future__ import annotations
@@ -267,8 +276,9 @@ def _coordinates(t: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
 
 def _smoothed(pyramid: _Pyramid, ratio: float) -> tuple[np.ndarray, float]:
     """The pyramid's plane smoothed to pixels of ``ratio`` (σ = ½√(ratio² − 1) px), from the
-    coarsest octave whose pixel is at most a third of ``ratio`` (sampled bilinearly at that
-    spacing it keeps the detail a plane of full resolution would), and that octave's pixel."""
+    coarsest octave whose pixel is at most half of ``ratio`` (about σ: sampled bilinearly at
+    that spacing the smoothed plane keeps what a plane of full resolution would), and that
+    octave's pixel."""
     if ratio <= 1.0:
         return pyramid.levels[0], 1.0
     k = 0
