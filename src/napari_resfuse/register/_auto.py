@@ -29,7 +29,10 @@ Method, in five stages:
    ``model="translation"``). Both grids are smoothed by one working pixel at the finest
    level: without it linear interpolation makes mutual information peak half a pixel off.
    The visible working grid has pixels about half the infrared's (at most ``work_side`` px on
-   its long side), the infrared is shrunk to match.
+   its long side), the infrared is shrunk to match. When every start runs away (an infrared
+   of about 100 px: its coarse levels have a few dozen pixels) the polish of stage 5 starts
+   from the search's best start itself, and its result must pass the edge check with
+   significance ≥ :data:`SURE_PEAK` (twice the usual), else the estimate is refused.
 3. **Affine and projective tiles** (``polish=False`` only; the polish of stage 5 fits these
    models more accurately and faster on the benchmark): the overlap is cut into
    4 × 4 tiles; each is registered by a translation on top of the current estimate (SimpleITK,
@@ -72,8 +75,9 @@ independent images) of the result on the working grids smoothed by one pixel; ``
 ``"mattes_mi"``. ``converged`` is False
 (with the numbers in ``message``) when the global search's best significance is below
 :data:`MIN_SIGNIFICANCE` (noise, constant or unrelated images), when every refinement start
-failed, when an affine/projective fit found too few structured tiles, when the edge check
-refuses the result, or when stopped.
+failed (and, with the polish, the search's best start polished did not pass the edge check
+with :data:`SURE_PEAK`), when an affine/projective fit found too few structured tiles, when
+the edge check refuses the result, or when stopped.
 """
 
 from __future__ import annotations
@@ -274,10 +278,16 @@ def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
         if opts.polish and check.passed and check.significance >= SURE_PEAK:
             break  # edges that agree this well: the later (weaker) starts are not needed
     timing["candidates"] = round(time.perf_counter() - t0, 2)
+    unrefined = best is None and opts.polish
+    if unrefined:
+        # Mutual information ran away from every start (a small infrared frame: its coarse
+        # levels have a few dozen pixels): the polish starts from the search's best result
+        # itself, and the result must then pass the edge check with SURE_PEAK.
+        best = (None, cands[0][3], float("-inf"), 0, "mutual information ran away", None)
     if best is None:
         return AutoEstimate(np.eye(3), float("-inf"), METRIC, False, 0, "every start failed")
     _, mat, start_mi, iters, msg, check = best
-    start_passed = check.passed
+    start_passed = check is not None and check.passed
     # Without the polish: mutual information's finest stage, then the tiles (affine and
     # projective). The polish replaces both (as accurate or more on the benchmark, and faster).
     stages = [] if opts.polish else [(kind0, (2, 1), (1, 1), 1.0)]
@@ -353,6 +363,17 @@ def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
         check = checker.check(ir, mat)
     timing["total"] = round(time.perf_counter() - t0, 2)
     _DEBUG(f"timing {timing} fw={fw:.2f} fi={fi:.2f} check {check}", mat, mat)
+    if unrefined and check.significance < SURE_PEAK:
+        return AutoEstimate(
+            mat,
+            mi,
+            METRIC,
+            False,
+            iters,
+            f"every start failed: mutual information ran away from each, and the search's best "
+            f"start, polished, has an edge-check significance of {check.significance:.1f} "
+            f"({SURE_PEAK:g} needed without the refinement)",
+        )
     if not check.passed:
         return AutoEstimate(
             mat, mi, METRIC, False, iters, f"implausible result: {check.describe()}"
