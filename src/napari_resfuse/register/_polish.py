@@ -152,7 +152,7 @@ class _Measure:
         self.smooth = np.ascontiguousarray(smooth, dtype=np.float32)
         hm, wm = moving.levels[0].shape
         # A working pixel in visible px: the finite-difference step of the fine stage.
-        self.step = f * (1.0 if fixed is vis_pyr else ratio / f)
+        self.step = ratio if self.infrared_fixed else f
         rr, cc = (a.ravel() * f for a in np.mgrid[0:h, 0:w].astype(np.float64))
         p = _coordinates(to_moving, rr, cc)
         ok = (p[0] >= 0) & (p[0] <= hm - 1) & (p[1] >= 0) & (p[1] <= wm - 1)
