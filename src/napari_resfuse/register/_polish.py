@@ -15,7 +15,9 @@ over the pixels ``q`` of the *coarser* image's grid (the fixed side, shrunk to a
 :data:`MIN_SIDE` when smaller) that lie inside the overlap
 (eroded by 3 px), where ``o_m(q; T)`` is the orientation field of the finer image, smoothed to
 the working pixel size (σ = ½√(k² − 1) for k of its pixels per working pixel) and resampled
-bilinearly through ``T``.
+bilinearly through ``T``. Gradients are Sobel's; ε² is the mean of |g|² over the fixed
+working plane for ``o_f`` and over the interior of the overlap's box (the pixels resampled, less
+their one-pixel rim) for ``o_m``.
 The transform is parameterised by the displacements (visible px) of control points at the
 overlap box's corners (1 for a translation, 2 for a similarity, 3 for an affine, 4 for a
 homography), refitted exactly by :func:`._landmarks.fit_points`; the maximum is found by

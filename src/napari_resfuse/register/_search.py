@@ -115,11 +115,12 @@ def _similarity(scale: float, angle: float) -> np.ndarray:
 def _global_search(ir_pyr, vis_pyr, scales, angles, min_overlap, progress, stop):
     """Best (score, scale, angle, matrix) per (scale, angle), by FFT over all translations.
 
-    The rolls of a scale are searched two at a time (threads: the resampling, the gradients
-    and the FFTs release the GIL), which the two cores of a laptop turn into ~1.6x less time.
+    The rolls of a scale are searched :data:`_THREADS` at a time (the resampling, the
+    gradients and the FFTs release the GIL): on 2 cores the search took 1.5 times less time.
+    The results do not depend on the threads (each roll is computed alone, in order).
     """
-    vis0 = vis_pyr.levels[0]
-    hv, wv = vis0.shape
+    hv, wv = vis_pyr.levels[0].shape
+    hi, wi = ir_pyr.levels[0].shape
     results = []
     cache = {}
     total = len(scales) * len(angles)
@@ -127,7 +128,6 @@ def _global_search(ir_pyr, vis_pyr, scales, angles, min_overlap, progress, stop)
     with ThreadPoolExecutor(max_workers=_THREADS) as pool:
         for scale in scales:
             # Coarse grid: the larger of the two fields of view (in visible px) spans ~160 px.
-            hi, wi = ir_pyr.levels[0].shape
             fov = max(hv, wv, max(hi, wi) / scale)
             fv = max(1.0, 2.0 ** math.ceil(math.log2(fov / 160.0)))
             if fv not in cache:
@@ -215,7 +215,8 @@ def _correlate(vis_fft, fir, mask, min_overlap):
 
 
 class _VisFFT:
-    """The visible side's transforms for :func:`_correlate`, cached per FFT size."""
+    """The visible side's transforms for :func:`_correlate`, cached per FFT size (two threads
+    of the search may both compute a missing size: the same values, stored twice)."""
 
     def __init__(self, fvis):
         self.fvis = fvis
