@@ -31,13 +31,22 @@ _THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def _normalise(img: np.ndarray) -> np.ndarray:
-    img = np.asarray(img, dtype=np.float64)
-    lo, hi = np.percentile(img, (0.5, 99.5))
+    """``img`` as float32 from 0 to 1 between its 0.5th and 99.5th percentiles (taken on every
+    k-th pixel of each axis above :data:`_PERCENTILE_PIXELS`: a 12-megapixel frame took 0.2 s)."""
+    img = np.asarray(img)
+    step = max(1, math.ceil(math.sqrt(img.size / _PERCENTILE_PIXELS)))
+    lo, hi = (float(v) for v in np.percentile(img[::step, ::step], (0.5, 99.5)))
     if hi <= lo:
         lo, hi = float(img.min()), float(img.max())
     if hi <= lo:
-        return np.zeros_like(img, dtype=np.float32)
-    return np.clip((img - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+        return np.zeros(img.shape, dtype=np.float32)
+    out = img.astype(np.float32) if img.dtype != np.float64 else img.astype(np.float64)
+    out = (out - lo) / (hi - lo)
+    return np.clip(out, 0.0, 1.0, out=out).astype(np.float32, copy=False)
+
+
+#: Above this many pixels the normalisation's percentiles are taken on a strided subsample.
+_PERCENTILE_PIXELS = 4_000_000
 
 
 def _shrink(img: np.ndarray, factor: float) -> np.ndarray:
