@@ -66,9 +66,9 @@ fits a 2-second budget. The polish's optimiser is SciPy's Powell method (SimpleI
 framework takes no custom measure); its measure is measured more accurate than mutual
 information at the end and faster than its finest level and the tiles it replaces
 (benchmarks/bench_register.py --no-polish, README). The fine stage's single Newton step is
-ours: SciPy's Powell on the same full-resolution grid measured less accurate and 6 to 10 times
-slower (a 464 × 618 frame beside a 3000 × 4000 one: 0.16 / 0.19 visible px in 3.6 / 5.1 s for a
-similarity / an affine, against 0.13 / 0.17 px in 0.3 / 0.5 s).
+ours: SciPy's Powell on the same full-resolution grid measured less accurate and slower (a
+464 × 618 frame beside a 3000 × 4000 one: 0.16 / 0.19 visible px for a similarity / an affine,
+1.6 / 3.1 s longer than the Newton step's 0.13 / 0.17 px; benchmarks/bench_fine_stage.py).
 
 ``AutoEstimate.score`` is the Mattes mutual information (in nats, higher is better; 0 for
 independent images) of the result on the working grids smoothed by one pixel; ``metric`` is
