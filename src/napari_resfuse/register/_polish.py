@@ -283,12 +283,5 @@ def _smoothed(pyramid: _Pyramid, ratio: float) -> tuple[np.ndarray, float]:
     octave's pixel."""
     if ratio <= 1.0:
         return pyramid.levels[0], 1.0
-    k = 0
-    while k + 1 < len(pyramid.levels) and 2 * 2 ** (k + 1) <= ratio:
-        k += 1
-    octave = 2.0**k
-    sigma2 = 0.25 * (ratio**2 - 1.0) - 0.85**2 * (4.0**k - 1.0) / 3.0
-    img = pyramid.levels[k]
-    if sigma2 <= 0:
-        return img, octave
-    return ndimage.gaussian_filter(img, math.sqrt(sigma2) / octave), octave
+    k = pyramid.octave(ratio / 2.0)
+    return pyramid.blurred(k, 0.5 * math.sqrt(ratio**2 - 1.0), mode="reflect"), 2.0**k

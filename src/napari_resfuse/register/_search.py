@@ -70,23 +70,30 @@ class _Pyramid:
             blurred = ndimage.gaussian_filter(prev, 0.85, mode="nearest")
             self.levels.append(blurred[::2, ::2])
 
+    def octave(self, pixel: float) -> int:
+        """The coarsest octave ``k`` whose pixel ``2**k`` is at most ``pixel`` (level-0 px)."""
+        k = 0
+        while k + 1 < len(self.levels) and 2 ** (k + 1) <= pixel:
+            k += 1
+        return k
+
+    def blurred(self, k: int, sigma: float, mode: str = "nearest") -> np.ndarray:
+        """Octave ``k`` blurred to a Gaussian of ``sigma`` level-0 px in all (the octaves' own
+        blur counted: 0.85 px per halving, doubled at every octave)."""
+        sigma2 = sigma**2 - 0.85**2 * (4.0**k - 1.0) / 3.0
+        if sigma2 <= 0:
+            return self.levels[k]
+        return ndimage.gaussian_filter(self.levels[k], math.sqrt(sigma2) / 2**k, mode=mode)
+
     def shrink(self, factor: float) -> np.ndarray:
         """:func:`_shrink` of the plane, started from the coarsest octave no coarser than
-        ``factor`` (the octaves' own blur counted): a 16-fold shrink of a full-HD frame costs a
-        blur of 256 px instead of 2 million."""
-        k = 0
-        while k + 1 < len(self.levels) and 2 ** (k + 1) <= factor * (1 + 1e-9):
-            k += 1
+        ``factor``: a 16-fold shrink of a full-HD frame costs a blur of 256 px instead of 2
+        million."""
+        k = self.octave(factor * (1 + 1e-9))
         if k == 0:
             return _shrink(self.levels[0], factor)
-        octave = 2.0**k
-        # Blur (level-0 px) of octave k: 0.85 px per halving, doubled at every octave.
-        blur2 = 0.85**2 * (4.0**k - 1.0) / 3.0
-        sigma2 = 0.25 * (factor**2 - 1.0) - blur2
-        img = self.levels[k]
-        if sigma2 > 0:
-            img = ndimage.gaussian_filter(img, math.sqrt(sigma2) / octave, mode="nearest")
-        rel = factor / octave
+        img = self.blurred(k, 0.5 * math.sqrt(factor**2 - 1.0))
+        rel = factor / 2**k
         if rel <= 1.0 + 1e-9:
             return img
         shape = tuple(int((s - 1) // factor) + 1 for s in self.levels[0].shape)
@@ -96,9 +103,7 @@ class _Pyramid:
 
     def at(self, factor: float) -> tuple[np.ndarray, float]:
         """The finest octave no finer than needed for pixels of ``factor`` and its own factor."""
-        k = 0
-        while k + 1 < len(self.levels) and 2 ** (k + 1) <= factor * 1.01:
-            k += 1
+        k = self.octave(factor * 1.01)
         return self.levels[k], float(2**k)
 
 
