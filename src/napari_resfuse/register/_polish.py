@@ -44,7 +44,7 @@ import numpy as np
 from scipy import ndimage, optimize
 
 from ._landmarks import fit_points
-from ._refine import _apply
+from ._refine import _apply, _coordinates
 from ._search import _orientation, _Pyramid, _Stopped
 
 #: The long side (px) of the working grid: the coarser image, shrunk to at most this.
@@ -260,20 +260,6 @@ def _newton(measure: _Measure) -> tuple[np.ndarray | None, float, float]:
         return None, f0, f0
     f1 = measure(delta)
     return (delta if f1 > f0 else None), f0, max(f0, f1)
-
-
-def _coordinates(t: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
-    """Where points ``(rr, cc)`` (flat arrays) fall through the 3 × 3 matrix ``t``."""
-    out = np.empty((2, rr.size))
-    np.multiply(rr, t[0, 0], out=out[0])
-    out[0] += t[0, 1] * cc + t[0, 2]
-    np.multiply(rr, t[1, 0], out=out[1])
-    out[1] += t[1, 1] * cc + t[1, 2]
-    if t[2, 0] or t[2, 1]:  # a homography
-        out /= t[2, 0] * rr + t[2, 1] * cc + t[2, 2]
-    elif t[2, 2] != 1.0:
-        out /= t[2, 2]
-    return out
 
 
 def _smoothed(pyramid: _Pyramid, ratio: float) -> tuple[np.ndarray, float]:

@@ -246,6 +246,20 @@ def _apply(mat: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return homo[:, :2] / homo[:, 2:3]
 
 
+def _coordinates(t: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+    """Where points ``(rr, cc)`` (flat arrays) fall through the 3 × 3 matrix ``t``."""
+    out = np.empty((2, rr.size))
+    np.multiply(rr, t[0, 0], out=out[0])
+    out[0] += t[0, 1] * cc + t[0, 2]
+    np.multiply(rr, t[1, 0], out=out[1])
+    out[1] += t[1, 1] * cc + t[1, 2]
+    if t[2, 0] or t[2, 1]:  # a homography
+        out /= t[2, 0] * rr + t[2, 1] * cc + t[2, 2]
+    elif t[2, 2] != 1.0:
+        out /= t[2, 2]
+    return out
+
+
 def _fit(src: np.ndarray, dst: np.ndarray, model: str) -> np.ndarray | None:
     """Least-squares ``model`` matrix mapping ``src`` to ``dst`` (normalised DLT if projective)."""
     n = len(src)

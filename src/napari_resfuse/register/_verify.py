@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ._refine import _apply
+from ._refine import _coordinates
 from ._search import _correlate, _orientation, _Pyramid, _shrink, _VisFFT
 
 #: The working grid's long side (px) for the check.
@@ -68,9 +68,9 @@ class EdgeChecker:
         fi = max(1.0, scale * fw)  # infrared px per working px, never finer than its own
         ir_w = _shrink(ir, fi)
         h, w = self.orientation.shape
-        rr, cc = np.mgrid[0:h, 0:w].astype(np.float64) * fw
+        rr, cc = (a.ravel() * fw for a in np.mgrid[0:h, 0:w].astype(np.float64))
         with np.errstate(divide="ignore", invalid="ignore"):
-            coords = _apply(mat, np.c_[rr.ravel(), cc.ravel()]).T / fi
+            coords = _coordinates(mat, rr, cc) / fi
         coords = np.nan_to_num(coords, nan=-1e6, posinf=-1e6, neginf=-1e6)
         canvas = ndimage.map_coordinates(ir_w, coords, order=1, mode="constant", cval=np.nan)
         canvas = canvas.reshape(h, w)
