@@ -292,7 +292,8 @@ def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
     # projective). The polish replaces both (as accurate or more on the benchmark, and faster).
     stages = [] if opts.polish else [(kind0, (2, 1), (1, 1), 1.0)]
     judge = _Judge(fixed, moving)
-    mi = judge(mat)
+    # The stages and tiles compare mutual informations; the polish needs it at the end only.
+    mi = None if opts.polish else judge(mat)
     for kind, shrink, sigmas, step in stages:
         try:
             new, _, it, msg = _refine(
@@ -346,8 +347,6 @@ def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
                 break
         report("tiles", 1.0)
         timing["tiles"] = round(time.perf_counter() - t0, 2)
-    if not np.isfinite(mi):
-        return AutoEstimate(mat, mi, METRIC, False, iters, "the refined alignment has no overlap")
     note = msg.split(":")[-1].strip()
     if opts.polish:
         polished, before, after = polish(ir, vis, mat, model, stop, (ir_pyr, vis_pyr))
@@ -356,9 +355,12 @@ def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
             polished_check = checker.check(ir, polished)
             _DEBUG(f"polish {polished_check}", mat, polished)
             if polished_check.passed:  # else it ran away: the refined estimate is checked
-                mat, check, mi = polished, polished_check, judge(polished)
+                mat, check = polished, polished_check
                 note += f"; polished (edge correlation {before:.3f} -> {after:.3f})"
+        mi = judge(mat)
         timing["polish"] = round(time.perf_counter() - t0, 2)
+    if not np.isfinite(mi):
+        return AutoEstimate(mat, mi, METRIC, False, iters, "the alignment has no overlap")
     if check is None:  # the matrix changed since it was last checked
         check = checker.check(ir, mat)
     timing["total"] = round(time.perf_counter() - t0, 2)

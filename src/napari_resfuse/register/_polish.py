@@ -151,7 +151,13 @@ class _Measure:
         h, w = of.shape
         ratio = math.sqrt(abs(np.linalg.det(to_moving[:2, :2]))) * f  # moving px per working px
         smooth, octave = _smoothed(moving, ratio)
-        self.smooth = np.ascontiguousarray(smooth, dtype=np.float32)
+        # The measure's arithmetic is torch's, in float32: 2 to 3 times faster than in float64
+        # (memory-bound: a full-HD moving plane is 8 MB), C within 5e-7 of float64's and the
+        # fine stage's step within 0.002 visible px (measured on a 342 x 608 frame).
+        import torch
+
+        dt = self.dtype = torch.float32
+        self.smooth = torch.from_numpy(np.ascontiguousarray(smooth)).to(dt)[None, None]
         hm, wm = moving.levels[0].shape
         # A working pixel in visible px: the finite-difference step of the fine stage.
         self.step = ratio if self.infrared_fixed else f
@@ -167,15 +173,18 @@ class _Measure:
         r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, h)
         c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, w)
         mask = mask[r0:r1, c0:c1]
-        self.rr, self.cc = (a.ravel() * f for a in np.mgrid[r0:r1, c0:c1].astype(np.float64))
+        # the box's rows and columns (fixed px), shaped to broadcast to (rows, cols, 1)
+        self.rows = torch.arange(r0, r1, dtype=torch.float64).mul_(f)[:, None, None].to(dt)
+        self.cols = torch.arange(c0, c1, dtype=torch.float64).mul_(f)[None, :, None].to(dt)
         self.shape = mask.shape
         # The box's interior (the mask never reaches its one-pixel rim): the fixed field
         # there, zero off the mask, as real and imaginary planes.
         self.inner = mask[1:-1, 1:-1]
         ofm = np.where(self.inner, of[r0 + 1 : r1 - 1, c0 + 1 : c1 - 1], 0)
         ofm = ofm.astype(np.complex128)
-        self.fixed_re, self.fixed_im = ofm.real.copy(), ofm.imag.copy()
-        self.weight = self.inner.astype(np.float64)
+        self.fixed_re = torch.from_numpy(ofm.real.copy()).to(dt)
+        self.fixed_im2 = torch.from_numpy(2.0 * ofm.imag).to(dt)  # o_m's imaginary: 2 g_c g_r
+        self.weight = torch.from_numpy(self.inner.astype(np.float64)).to(dt)
         self.norm_f = math.sqrt(float(np.vdot(ofm, ofm).real))
         n = CONTROLS[model]
         self.size = 2 * n
@@ -184,7 +193,12 @@ class _Measure:
         box = np.array([[r0, c0], [r1 - 1, c1 - 1], [r0, c1 - 1], [r1 - 1, c0]], float) * f
         self.controls = box[:n]
         self.start = _apply(to_moving, self.controls)
-        self.in_octave = np.diag([1.0 / octave, 1.0 / octave, 1.0])  # moving px -> smooth's
+        # moving px -> the smoothed plane's coordinates as grid_sample takes them: (-1, 1)
+        # across its pixel centres
+        hs, ws = self.smooth.shape[2:]
+        self.in_octave = np.array(
+            [[2.0 / (octave * (hs - 1)), 0, -1.0], [0, 2.0 / (octave * (ws - 1)), -1.0], [0, 0, 1]]
+        )
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Fixed px -> moving px for displacements ``x``."""
@@ -205,30 +219,51 @@ class _Measure:
 
     def _gradients(self, x: np.ndarray):
         """Sobel gradients (written out, on the box's interior) of the moving plane seen
-        through ``x`` (the box resampled bilinearly), and their squared magnitude."""
+        through ``x`` (the box resampled bilinearly), as tensors."""
+        import torch
+
         if self.stop is not None and self.stop():
             raise _Stopped
-        where = _coordinates(self.in_octave @ self.transform(x), self.rr, self.cc)
-        v = ndimage.map_coordinates(self.smooth, where, order=1, mode="nearest")
-        v = v.reshape(self.shape)
+        t = torch.from_numpy(self.in_octave @ self.transform(x)).to(self.dtype)
+        # (col, row) of each pixel (grid_sample's order): t's rows 1 and 0, by broadcasting
+        grid = self.rows * t[[1, 0], 0] + (self.cols * t[[1, 0], 1] + t[[1, 0], 2])
+        if t[2, 0] or t[2, 1]:  # a homography
+            grid /= self.rows * t[2, 0] + (self.cols * t[2, 1] + t[2, 2])
+        v = _bilinear(self.smooth, grid[None])
         d = v[2:] - v[:-2]
-        gr = d[:, :-2] + d[:, 2:]
-        gr += 2.0 * d[:, 1:-1]
+        gr = torch.add(d[:, :-2], d[:, 2:]).add_(d[:, 1:-1], alpha=2.0)
         d = v[:, 2:] - v[:, :-2]
-        gc = d[:-2] + d[2:]
-        gc += 2.0 * d[1:-1]
-        mag2 = gr * gr
-        mag2 += gc * gc
-        return gr, gc, mag2
+        gc = torch.add(d[:-2], d[2:]).add_(d[1:-1], alpha=2.0)
+        return gr, gc
 
     def __call__(self, x: np.ndarray) -> float:
-        gr, gc, mag2 = self._gradients(x)
-        d = 1.0 / (mag2 + max(float(mag2.mean()), 1e-12))  # 1 / (|g|² + ε²)
+        import torch
+
+        gr, gc = self._gradients(x)
+        gr2, gc2 = gr * gr, gc * gc
+        mag2 = gr2 + gc2
+        d = mag2.add(max(float(mag2.mean()), 1e-12)).reciprocal_()  # 1 / (|g|² + ε²)
         # o_m = ((g_c² - g_r²) + 2i g_c g_r) / (|g|² + ε²); the fixed field is zero off the mask
-        top = (gc * gc - gr * gr) * self.fixed_re + 2.0 * gc * gr * self.fixed_im
-        norm = mag2 * d
-        den = self.norm_f * math.sqrt(float(np.einsum("ij,ij,ij->", norm, norm, self.weight)))
-        return float(np.einsum("ij,ij->", top, d)) / den if den > 0 else 0.0
+        top = torch.addcmul(gc2.sub_(gr2).mul_(self.fixed_re), gc.mul_(gr), self.fixed_im2)
+        norm = mag2.mul_(d)
+        # sums accumulated in float64
+        den = self.norm_f * math.sqrt(
+            float((norm * norm).mul_(self.weight).sum(dtype=torch.float64))
+        )
+        return float(top.mul_(d).sum(dtype=torch.float64)) / den if den > 0 else 0.0
+
+
+def _bilinear(plane, grid):
+    """``plane`` ((1, 1, H, W) tensor) sampled bilinearly at ``grid`` ((1, h, w, 2):
+    column and row of each point scaled to −1 … 1 across the pixel centres; beyond them the
+    edge pixel), as an (h, w) tensor: what ``scipy.ndimage.map_coordinates(order=1,
+    mode="nearest")`` gives (to 1e-13 in float64), four times faster on two cores."""
+    import torch
+
+    out = torch.nn.functional.grid_sample(
+        plane, grid, mode="bilinear", padding_mode="border", align_corners=True
+    )
+    return out[0, 0]
 
 
 def _newton(measure: _Measure) -> tuple[np.ndarray | None, float, float]:
