@@ -70,3 +70,25 @@ def test_a_converged_estimate_is_one_the_check_passes(warped):
     assert found.converged, found.message
     assert _verify.edge_check(ir, vis, found.matrix).passed
     assert _warps.overlap_rms(true, found.matrix, ir.shape, vis.shape) <= 0.5
+
+
+@pytest.mark.parametrize("canvas, window", [((7, 9), (5, 12)), ((12, 4), (3, 3))])
+def test_window_sums_are_the_correlation_with_a_frame_of_ones(canvas, window):
+    """The search's and the check's overlap counts (``_search._window_sums``): for each shift
+    ``d`` in the FFT's wrapped layout, the sum of the canvas values that land in the window,
+    written out shift by shift."""
+    from napari_resfuse.register._search import _window_sums
+
+    a = np.random.default_rng(3).random(canvas)
+    size = (canvas[0] + window[0] + 2, canvas[1] + window[1] + 1)
+    got = _window_sums(a, window, size)
+    for i in range(size[0]):
+        for j in range(size[1]):
+            d = (i if i < window[0] else i - size[0], j if j < window[1] else j - size[1])
+            inside = [
+                a[r, c]
+                for r in range(canvas[0])
+                for c in range(canvas[1])
+                if 0 <= r + d[0] < window[0] and 0 <= c + d[1] < window[1]
+            ]
+            assert got[i, j] == pytest.approx(sum(inside), abs=1e-12)

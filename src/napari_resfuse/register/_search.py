@@ -199,15 +199,16 @@ def _correlate(vis_fft, fir, mask, min_overlap):
     ``vis_fft(size)`` gives the cached transforms of the visible side for an FFT ``size``.
     """
     hc, wc = fir.shape
-    hv, wv, size, fv, fv2, ones = vis_fft((hc, wc))
+    hv, wv, size, fv, fv2 = vis_fft((hc, wc))
     axes = (0, 1)
     fc = sfft.fft2(fir, size, axes=axes, workers=-1)
     corr = sfft.ifft2(fv * np.conj(fc), workers=-1).real
     fm = sfft.rfft2(mask.astype(np.float32), size, workers=-1)
-    fc2 = sfft.rfft2((fir.real**2 + fir.imag**2).astype(np.float32), size, workers=-1)
     ev = sfft.irfft2(fv2 * np.conj(fm), size, workers=-1)
-    ec = sfft.irfft2(ones * np.conj(fc2), size, workers=-1)
-    n = sfft.irfft2(ones * np.conj(fm), size, workers=-1)
+    # Sums over the visible frame's window (no FFT needed): the overlap's pixel count and the
+    # canvas's squared field there.
+    n = _window_sums(mask, (hv, wv), size)
+    ec = _window_sums(fir.real**2 + fir.imag**2, (hv, wv), size)
     smaller = min(hv * wv, float(mask.sum()))
     if smaller < 16:
         return None, None, None
@@ -226,6 +227,24 @@ def _correlate(vis_fft, fir, mask, min_overlap):
     # Shifts run from -(hc - 1) to hv - 1 (rows), wrapped around by the FFT.
     d = [i if i <= lim - 1 else i - s for i, s, lim in zip(idx, size, (hv, wv), strict=True)]
     return float(score[idx]), d, float(n[idx] / smaller)
+
+
+def _window_sums(a: np.ndarray, window: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """For every shift ``d`` (laid out as :func:`_correlate`'s FFTs of ``size`` lay them out:
+    0 … window − 1, then negative shifts wrapped), the sum of ``a[q]`` over the ``q`` that
+    shift ``d`` puts inside a ``window`` (rows, cols) at the origin: ``Σ a[q] · 1[q + d in
+    window]``, what the FFT correlation with a frame of ones gives, exactly, from a
+    summed-area table."""
+    table = np.zeros((a.shape[0] + 1, a.shape[1] + 1))
+    np.cumsum(np.cumsum(a, axis=0, dtype=np.float64), axis=1, out=table[1:, 1:])
+    bounds = []
+    for extent, length, m in zip(a.shape, window, size, strict=True):
+        d = np.arange(m)
+        d[d >= length] -= m
+        bounds.append((np.clip(-d, 0, extent), np.clip(length - d, 0, extent)))
+    (r0, r1), (c0, c1) = bounds
+    rows = table[r1] - table[r0]  # the window's rows summed, per row shift
+    return rows[:, c1] - rows[:, c0]
 
 
 class _VisFFT:
@@ -248,6 +267,5 @@ class _VisFFT:
                 size,
                 sfft.fft2(f, size, workers=-1),
                 sfft.rfft2((f.real**2 + f.imag**2).astype(np.float32), size, workers=-1),
-                sfft.rfft2(np.ones((hv, wv), np.float32), size, workers=-1),
             )
         return self.cache[size]
