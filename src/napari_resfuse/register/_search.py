@@ -200,33 +200,35 @@ def _correlate(vis_fft, fir, mask, min_overlap):
     """
     hc, wc = fir.shape
     hv, wv, size, fv, fv2 = vis_fft((hc, wc))
-    axes = (0, 1)
-    fc = sfft.fft2(fir, size, axes=axes, workers=-1)
-    corr = sfft.ifft2(fv * np.conj(fc), workers=-1).real
-    fm = sfft.rfft2(mask.astype(np.float32), size, workers=-1)
-    ev = sfft.irfft2(fv2 * np.conj(fm), size, workers=-1)
-    # Sums over the visible frame's window (no FFT needed): the overlap's pixel count and the
-    # canvas's squared field there.
-    n = _window_sums(mask, (hv, wv), size)
-    ec = _window_sums(fir.real**2 + fir.imag**2, (hv, wv), size)
     smaller = min(hv * wv, float(mask.sum()))
     if smaller < 16:
         return None, None, None
-    ok = n >= min_overlap * smaller
+    # The overlap's pixel count for every shift (a window sum: no FFT needed); only the shifts
+    # that overlap enough are scored.
+    n = _window_sums(mask, (hv, wv), size).ravel()
+    at = np.flatnonzero(n >= min_overlap * smaller)
+    if at.size == 0:
+        return None, None, None
+    n = n[at]
+    fc = sfft.fft2(fir, size, axes=(0, 1), workers=-1)
+    corr = sfft.ifft2(fv * np.conj(fc), workers=-1).real.ravel()[at]
+    fm = sfft.rfft2(mask.astype(np.float32), size, workers=-1)
+    ev = sfft.irfft2(fv2 * np.conj(fm), size, workers=-1).ravel()[at]
+    ec = _window_sums(fir.real**2 + fir.imag**2, (hv, wv), size).ravel()[at]
     # Normalised correlation times sqrt(overlap): its significance against chance (a random
     # alignment scores ~N(0, 1)), so that small overlaps do not win by luck.
     with np.errstate(invalid="ignore", divide="ignore"):
         # Overlaps with hardly any edges on one side do not count as perfect matches.
         floor = 0.05 * np.maximum(n, 1.0)
         score = corr / np.sqrt(np.maximum(ev, floor) * np.maximum(ec, floor))
-        score *= np.sqrt(np.maximum(n, 0.0))
-    score = np.where(ok, score, -np.inf)
-    idx = np.unravel_index(int(np.argmax(score)), score.shape)
-    if not np.isfinite(score[idx]):
+        score *= np.sqrt(n)
+    k = int(np.argmax(score))
+    if not np.isfinite(score[k]):
         return None, None, None
+    idx = np.unravel_index(at[k], size)
     # Shifts run from -(hc - 1) to hv - 1 (rows), wrapped around by the FFT.
     d = [i if i <= lim - 1 else i - s for i, s, lim in zip(idx, size, (hv, wv), strict=True)]
-    return float(score[idx]), d, float(n[idx] / smaller)
+    return float(score[k]), d, float(n[k] / smaller)
 
 
 def _window_sums(a: np.ndarray, window: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
