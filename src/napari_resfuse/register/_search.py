@@ -3,10 +3,7 @@ search over scale × roll with the translation found by FFT correlation of edge 
 
 from __future__ import annotations
 
-import functools
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import fft as sfft
@@ -21,9 +18,10 @@ class _Stopped(Exception):
     pass
 
 
-#: Threads for the search's rolls (independent pieces whose numpy and SciPy kernels release
-#: the GIL).
-_THREADS = max(1, min(4, os.cpu_count() or 1))
+#: The search's and the check's FFTs run on one thread, the search's trials one after the
+#: other: on 2 cores that took 0.31 s for a full-HD pair's search, where two trials at a time
+#: took 0.37 s and multithreaded FFTs 0.45 to 0.62 s (their transforms are small, the
+#: threads' overhead is not).
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,35 +125,27 @@ def _similarity(scale: float, angle: float) -> np.ndarray:
 
 
 def _global_search(ir_pyr, vis_pyr, scales, angles, min_overlap, progress, stop):
-    """Best (score, scale, angle, matrix) per (scale, angle), by FFT over all translations.
-
-    The rolls of a scale are searched :data:`_THREADS` at a time (the resampling, the
-    gradients and the FFTs release the GIL): on 2 cores the search took 1.5 times less time.
-    The results do not depend on the threads (each roll is computed alone, in order).
-    """
+    """Best (score, scale, angle, matrix) per (scale, angle), by FFT over all translations."""
     hv, wv = vis_pyr.levels[0].shape
     hi, wi = ir_pyr.levels[0].shape
     results = []
     cache = {}
     total = len(scales) * len(angles)
     done = 0
-    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-        for scale in scales:
-            # Coarse grid: the larger of the two fields of view (in visible px) spans ~160 px.
-            fov = max(hv, wv, max(hi, wi) / scale)
-            fv = max(1.0, 2.0 ** math.ceil(math.log2(fov / 160.0)))
-            if fv not in cache:
-                vis_c = vis_pyr.shrink(fv)
-                cache[fv] = _VisFFT(_orientation(vis_c))
-            vis_fft = cache[fv]
+    for scale in scales:
+        # Coarse grid: the larger of the two fields of view (in visible px) spans ~160 px.
+        fov = max(hv, wv, max(hi, wi) / scale)
+        fv = max(1.0, 2.0 ** math.ceil(math.log2(fov / 160.0)))
+        if fv not in cache:
+            cache[fv] = _VisFFT(_orientation(vis_pyr.shrink(fv)))
+        for angle in angles:
             if stop():
                 raise _Stopped
-            at = functools.partial(_try, ir_pyr, vis_fft, scale, fv=fv, min_overlap=min_overlap)
-            for found in pool.map(at, angles):
-                if found is not None:
-                    results.append(found)
-            done += len(angles)
-            progress("search", done / total)
+            found = _try(ir_pyr, cache[fv], scale, angle, fv, min_overlap)
+            if found is not None:
+                results.append(found)
+            done += 1
+        progress("search", done / total)
     results.sort(key=lambda r: -r[0])
     return results
 
@@ -210,10 +200,10 @@ def _correlate(vis_fft, fir, mask, min_overlap):
     if at.size == 0:
         return None, None, None
     n = n[at]
-    fc = sfft.fft2(fir, size, axes=(0, 1), workers=-1)
-    corr = sfft.ifft2(fv * np.conj(fc), workers=-1).real.ravel()[at]
-    fm = sfft.rfft2(mask.astype(np.float32), size, workers=-1)
-    ev = sfft.irfft2(fv2 * np.conj(fm), size, workers=-1).ravel()[at]
+    fc = sfft.fft2(fir, size, axes=(0, 1))
+    corr = sfft.ifft2(fv * np.conj(fc)).real.ravel()[at]
+    fm = sfft.rfft2(mask.astype(np.float32), size)
+    ev = sfft.irfft2(fv2 * np.conj(fm), size).ravel()[at]
     ec = _window_sums(fir.real**2 + fir.imag**2, (hv, wv), size).ravel()[at]
     # Normalised correlation times sqrt(overlap): its significance against chance (a random
     # alignment scores ~N(0, 1)), so that small overlaps do not win by luck.
@@ -250,8 +240,7 @@ def _window_sums(a: np.ndarray, window: tuple[int, int], size: tuple[int, int]) 
 
 
 class _VisFFT:
-    """The visible side's transforms for :func:`_correlate`, cached per FFT size (two threads
-    of the search may both compute a missing size: the same values, stored twice)."""
+    """The visible side's transforms for :func:`_correlate`, cached per FFT size."""
 
     def __init__(self, fvis):
         self.fvis = fvis
@@ -267,7 +256,7 @@ class _VisFFT:
                 hv,
                 wv,
                 size,
-                sfft.fft2(f, size, workers=-1),
-                sfft.rfft2((f.real**2 + f.imag**2).astype(np.float32), size, workers=-1),
+                sfft.fft2(f, size),
+                sfft.rfft2((f.real**2 + f.imag**2).astype(np.float32), size),
             )
         return self.cache[size]
