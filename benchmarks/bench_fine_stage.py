@@ -60,6 +60,8 @@ def _powell(measure):
 
 def main() -> None:
     newton = _polish._newton
+    # Warm up: the first estimate in a process imports SimpleITK and torch (1 to 2 s).
+    estimate(*_warps.warp_pair(*_warps.scene((120, 160), seed=0), ratio=2.0)[:2])
     print(f"{'infrared':>11s} {'visible':>12s} {'model':10s}  newton / none / powell: rms px (s)")
     for shape, seed, kw in CASES:
         ir, vis, true = _warps.warp_pair(*_warps.scene(shape, seed=seed), **kw)
