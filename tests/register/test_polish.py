@@ -170,3 +170,28 @@ def test_the_newton_step_refuses_a_saddle_and_a_far_maximum():
     assert _polish._newton(saddle)[0] is None
     far = _Quadratic([5.0, -4.0], np.eye(2))  # more than two working pixels away
     assert _polish._newton(far)[0] is None
+
+
+@pytest.mark.parametrize("model", ["translation", "similarity", "affine", "projective"])
+def test_powells_start_directions_are_the_models_modes_and_span_it(scene, model):
+    """Each start direction moves the control points as one motion of the model: the first two
+    shift them all alike (a translation), the third scales them about their centre; together
+    they span every displacement of the control points."""
+    ir0, vis0 = scene
+    ir, vis, true = _warps.warp_pair(ir0, vis0, ratio=3.0, rotation=5.0, offset=(0.03, -0.04))
+    pyramids = (_polish._Pyramid(_normalise(ir)), _polish._Pyramid(_normalise(vis)))
+    measure = _polish._Measure(pyramids, true, model, _polish.SIDE)
+    modes = measure.modes()
+    assert modes.shape == (measure.size, measure.size)
+    assert np.linalg.matrix_rank(modes) == measure.size
+    assert np.abs(modes).max(axis=1) == pytest.approx(1.0)
+    start = measure.transform(np.zeros(measure.size))
+    for k in (0, 1):  # shifts: the linear part stays, the offset moves
+        moved = measure.transform(modes[k])
+        assert np.allclose(moved[:2, :2], start[:2, :2], atol=1e-9)
+        assert np.allclose(moved[2], start[2], atol=1e-12)
+    if model != "translation":  # scale: adds a multiple of the identity to the linear part
+        added = measure.transform(modes[2])[:2, :2] - start[:2, :2]
+        assert added[0, 0] == pytest.approx(added[1, 1], rel=1e-6)
+        assert abs(added[0, 1]) < 1e-9 and abs(added[1, 0]) < 1e-9
+        assert added[0, 0] > 0.0
