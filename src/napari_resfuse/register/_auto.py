@@ -67,8 +67,8 @@ framework takes no custom measure); its measure is measured more accurate than m
 information at the end and faster than its finest level and the tiles it replaces
 (benchmarks/bench_register.py --no-polish, README). The fine stage's single Newton step is
 ours: SciPy's Powell on the same full-resolution grid measured less accurate and slower (a
-464 × 618 frame beside a 3000 × 4000 one: 0.15 / 0.19 visible px for a similarity / an affine,
-0.5 / 0.9 s longer than the Newton step's 0.13 / 0.17 px; benchmarks/bench_fine_stage.py).
+464 × 618 frame beside a 3000 × 4000 one: 0.16 / 0.19 visible px for a similarity / an affine,
+0.7 s longer than the Newton step's 0.13 / 0.17 px; benchmarks/bench_fine_stage.py).
 
 ``AutoEstimate.score`` is the Mattes mutual information (in nats, higher is better; 0 for
 independent images) of the result on the working grids smoothed by one pixel; ``metric`` is
