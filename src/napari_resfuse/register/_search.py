@@ -18,10 +18,10 @@ class _Stopped(Exception):
     pass
 
 
-#: The search's and the check's FFTs run on one thread, the search's trials one after the
-#: other: on 2 cores that took 0.31 s for a full-HD pair's search, where two trials at a time
-#: took 0.37 s and multithreaded FFTs 0.45 to 0.62 s (their transforms are small, the
-#: threads' overhead is not).
+# The search's and the check's FFTs run on one thread, the search's trials one after the
+# other: on 2 cores that took 0.31 s for a full-HD pair's search, where two trials at a time
+# took 0.37 s and multithreaded FFTs 0.45 to 0.62 s (their transforms are small, the threads'
+# overhead is not).
 
 
 # --------------------------------------------------------------------------------------------
