@@ -207,7 +207,14 @@ def estimate(
     try:
         return _estimate(ir, vis, model, scales, angles, opts, report, stop)
     except _Stopped:
-        return AutoEstimate(np.eye(3), float("-inf"), METRIC, False, 0, "stopped")
+        return _refused("stopped")
+
+
+def _refused(message: str, matrix=None, score=float("-inf"), iterations=0) -> AutoEstimate:
+    """An estimate that did not converge, with why in ``message`` (the identity and no score
+    when it did not get as far as a matrix)."""
+    matrix = np.eye(3) if matrix is None else matrix
+    return AutoEstimate(matrix, score, METRIC, False, iterations, message)
 
 
 def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
@@ -218,21 +225,17 @@ def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
     found = _global_search(ir_pyr, vis_pyr, scales, angles, opts.min_overlap, report, stop)
     timing["search"] = round(time.perf_counter() - t0, 2)
     if not found:
-        return AutoEstimate(np.eye(3), float("-inf"), METRIC, False, 0, "no overlap found")
+        return _refused("no overlap found")
     for r in found[:5]:
         _DEBUG(f"search {r[0]:.1f} s={r[1]:.3f} a={math.degrees(r[2]):+.1f}", r[3], r[3])
     cands = _distinct(found, opts.candidates)
     significance = cands[0][0]
     if significance < MIN_SIGNIFICANCE:
-        return AutoEstimate(
-            cands[0][3],
-            float("-inf"),
-            METRIC,
-            False,
-            0,
+        return _refused(
             f"the two images share no structure: the best alignment's edge-orientation "
             f"significance is {significance:.1f} (chance gives about 4 to 6; at least "
             f"{MIN_SIGNIFICANCE:g} needed)",
+            cands[0][3],
         )
     scale = cands[0][1]
     # Working grids: the visible at the infrared's pixel size (never finer than its own, never
@@ -285,7 +288,7 @@ def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
         # itself, and the result must then pass the edge check with SURE_PEAK.
         best = (None, cands[0][3], float("-inf"), 0, "mutual information ran away", None)
     if best is None:
-        return AutoEstimate(np.eye(3), float("-inf"), METRIC, False, 0, "every start failed")
+        return _refused("every start failed")
     _, mat, start_mi, iters, msg, check = best
     start_passed = check is not None and check.passed
     # Without the polish: mutual information's finest stage, then the tiles (affine and
@@ -309,7 +312,7 @@ def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
                 full_last=True,
             )
         except RuntimeError as exc:
-            return AutoEstimate(mat, start_mi, METRIC, False, iters, f"{kind}: {exc}")
+            return _refused(f"{kind}: {exc}", mat, start_mi, iters)
         new_mi = judge(new)
         _DEBUG(f"stage {kind} mi {mi:.4f} -> {new_mi:.4f} {msg[:50]}", mat, new)
         # A higher MI away from where the edges agree is a run-away (small overlaps score high).
@@ -328,13 +331,11 @@ def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
             fitted = _robust_fit(src, dst, model, fw)
             _DEBUG(f"tiles {len(src)} {model}", mat, fitted if fitted is not None else mat)
             if fitted is None:
-                return AutoEstimate(
+                return _refused(
+                    f"too few structured tiles in the overlap for {model} ({len(src)})",
                     mat,
                     mi,
-                    METRIC,
-                    False,
                     iters,
-                    f"too few structured tiles in the overlap for {model} ({len(src)})",
                 )
             if model == "affine":
                 fitted_mi = judge(fitted)
@@ -360,26 +361,22 @@ def _estimate(ir, vis, model, scales, angles, opts: _Settings, report, stop):
         mi = judge(mat)
         timing["polish"] = round(time.perf_counter() - t0, 2)
     if not np.isfinite(mi):
-        return AutoEstimate(mat, mi, METRIC, False, iters, "the alignment has no overlap")
+        return _refused("the alignment has no overlap", mat, mi, iters)
     if check is None:  # the matrix changed since it was last checked
         check = checker.check(ir, mat)
     timing["total"] = round(time.perf_counter() - t0, 2)
     _DEBUG(f"timing {timing} fw={fw:.2f} fi={fi:.2f} check {check}", mat, mat)
     if unrefined and check.significance < SURE_PEAK:
-        return AutoEstimate(
-            mat,
-            mi,
-            METRIC,
-            False,
-            iters,
+        return _refused(
             f"every start failed: mutual information ran away from each, and the search's best "
             f"start, polished, has an edge-check significance of {check.significance:.1f} "
             f"({SURE_PEAK:g} needed without the refinement)",
+            mat,
+            mi,
+            iters,
         )
     if not check.passed:
-        return AutoEstimate(
-            mat, mi, METRIC, False, iters, f"implausible result: {check.describe()}"
-        )
+        return _refused(f"implausible result: {check.describe()}", mat, mi, iters)
     return AutoEstimate(
         mat,
         mi,
