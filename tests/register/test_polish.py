@@ -117,7 +117,7 @@ def test_no_overlap_leaves_the_matrix_alone(scene):
 
 
 def test_an_infrared_shrunk_for_the_search_grid_is_finished_on_its_own_grid(scene_large):
-    # A 243 x 324 px infrared is shrunk to 256 px for Powell's stage: the Newton step on its
+    # A 243 x 324 px infrared is shrunk to 256 px for the first stage: the Newton step on its
     # own grid must bring the estimate closer to the truth than that stage alone.
     ir0, vis0 = scene_large
     ir, vis, true = _warps.warp_pair(
@@ -130,7 +130,7 @@ def test_an_infrared_shrunk_for_the_search_grid_is_finished_on_its_own_grid(scen
     fine = _warps.overlap_rms(true, found, ir.shape, vis.shape)
     newton = _polish._newton
     try:
-        _polish._newton = lambda measure: (None, 0.0, 0.0)  # Powell's stage alone
+        _polish._newton = lambda measure: (None, 0.0, 0.0)  # the first stage alone
         coarse, _, _ = _polish.polish(a, b, start, "affine")
     finally:
         _polish._newton = newton
@@ -173,25 +173,63 @@ def test_the_newton_step_refuses_a_saddle_and_a_far_maximum():
 
 
 @pytest.mark.parametrize("model", ["translation", "similarity", "affine", "projective"])
-def test_powells_start_directions_are_the_models_modes_and_span_it(scene, model):
-    """Each start direction moves the control points as one motion of the model: the first two
-    shift them all alike (a translation), the third scales them about their centre; together
-    they span every displacement of the control points."""
+def test_the_gradient_is_the_measures_derivative(scene, model):
+    """L-BFGS-B's gradient (automatic differentiation chained with the matrix's derivative)
+    against central differences of the measure itself, away from its optimum."""
     ir0, vis0 = scene
-    ir, vis, true = _warps.warp_pair(ir0, vis0, ratio=3.0, rotation=5.0, offset=(0.03, -0.04))
+    ir, vis, true = _warps.warp_pair(
+        ir0, vis0, ratio=3.0, rotation=5.0, offset=(0.03, -0.04), tilt=(1e-4, -5e-5)
+    )
     pyramids = (_polish._Pyramid(_normalise(ir)), _polish._Pyramid(_normalise(vis)))
     measure = _polish._Measure(pyramids, true, model, _polish.SIDE)
-    modes = measure.modes()
-    assert modes.shape == (measure.size, measure.size)
-    assert np.linalg.matrix_rank(modes) == measure.size
-    assert np.abs(modes).max(axis=1) == pytest.approx(1.0)
-    start = measure.transform(np.zeros(measure.size))
-    for k in (0, 1):  # shifts: the linear part stays, the offset moves
-        moved = measure.transform(modes[k])
-        assert np.allclose(moved[:2, :2], start[:2, :2], atol=1e-9)
-        assert np.allclose(moved[2], start[2], atol=1e-12)
-    if model != "translation":  # scale: adds a multiple of the identity to the linear part
-        added = measure.transform(modes[2])[:2, :2] - start[:2, :2]
-        assert added[0, 0] == pytest.approx(added[1, 1], rel=1e-6)
-        assert abs(added[0, 1]) < 1e-9 and abs(added[1, 0]) < 1e-9
-        assert added[0, 0] > 0.0
+    x = np.random.default_rng(1).uniform(-1.5, 1.5, measure.size)
+    value, gradient = measure.value_and_gradient(x)
+    assert value == pytest.approx(measure(x), abs=1e-7)
+    h = 0.02
+    numeric = np.array(
+        [(measure(x + h * e) - measure(x - h * e)) / (2 * h) for e in np.eye(measure.size)]
+    )
+    assert np.abs(numeric).max() > 1e-3  # away from the optimum: the test can fail
+    assert np.allclose(gradient, numeric, rtol=0.02, atol=0.01 * np.abs(numeric).max())
+
+
+def test_the_homographys_derivative_is_the_refit_matrixs(scene):
+    """The solved derivative of a homography's entries against central differences of the
+    exact four-point refit (:func:`fit_points`)."""
+    ir0, vis0 = scene
+    ir, vis, true = _warps.warp_pair(ir0, vis0, ratio=3.0, rotation=5.0, tilt=(2e-4, -1e-4))
+    pyramids = (_polish._Pyramid(_normalise(ir)), _polish._Pyramid(_normalise(vis)))
+    measure = _polish._Measure(pyramids, true, "projective", _polish.SIDE)
+    x = np.random.default_rng(2).uniform(-3.0, 3.0, 8)
+    h = 1e-4
+    numeric = np.stack(
+        [
+            (measure.transform(x + h * e) - measure.transform(x - h * e)).ravel() / (2 * h)
+            for e in np.eye(8)
+        ],
+        axis=1,
+    )
+    assert np.abs(measure.jacobian(x)[:8]).max() > 0.0
+    assert np.allclose(measure.jacobian(x), numeric, rtol=1e-5, atol=1e-9)
+
+
+def test_the_polish_runs_torch_on_one_thread_and_gives_the_count_back(scene):
+    import torch
+
+    ir0, vis0 = scene
+    ir, vis, true = _warps.warp_pair(ir0, vis0, ratio=2.0, rotation=3.0, infrared_side=0.7)
+    seen = []
+    measure_call = _polish._Measure.__call__
+
+    def spy(self, x):
+        seen.append(torch.get_num_threads())
+        return measure_call(self, x)
+
+    threads = torch.get_num_threads()
+    _polish._Measure.__call__ = spy
+    try:
+        _polish.polish(_normalise(ir), _normalise(vis), true, "similarity")
+    finally:
+        _polish._Measure.__call__ = measure_call
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == threads

@@ -20,23 +20,34 @@ working plane for ``o_f`` and over the interior of the overlap's box (the pixels
 their one-pixel rim) for ``o_m``.
 The transform is parameterised by the displacements (visible px) of control points at the
 overlap box's corners (1 for a translation, 2 for a similarity, 3 for an affine, 4 for a
-homography), refitted exactly by :func:`._landmarks.fit_points`; the maximum is found by
-SciPy's Powell method (derivative free, at most :data:`EVALUATIONS` evaluations per parameter),
-started along the model's modes of motion (:meth:`_Measure.modes`).
-The optimiser is SciPy's; the measure is the one the search and the edge check use.
+homography), refitted exactly by :func:`._landmarks.fit_points`. The maximum is found by
+SciPy's L-BFGS-B (at most :data:`EVALUATIONS` evaluations per parameter), first on a grid
+twice as coarse (its basin twice as wide: on real (TNO) pairs, starts 4 to 7 px off came back
+only so), then on the working grid, from :math:`C`'s exact gradient: torch's automatic
+differentiation of the measure with respect to the matrix (the bilinear resampling, the Sobel
+gradients, the normalisation) times the matrix's derivative with respect to the displacements
+(constant for the linear models, solved from the linearised projection for a homography). On
+the benchmark L-BFGS-B needed 17 to 60 evaluations of value and gradient (each 3 to 4 times
+the cost of a value) where SciPy's derivative-free Powell method needed 550 to 1200 values,
+for the same results (a rig homography 1.9 -> 1.2 s).
+The optimiser is SciPy's; the measure is the one the search and the edge check use. The
+measure's tensors are small (a few hundred px a side): the polish runs torch on one thread,
+which measured faster than two on two cores (the second thread's waits stalled evaluations by
+up to 0.1 s) and makes the result independent of the machine's thread count.
 
 When the coarser image had to be shrunk for that grid (a 640 × 512 thermal frame: 2.5 of its
 pixels per working pixel), the measure's optimum there is up to 1.3 visible px off; a second,
 *fine* stage then takes :math:`C` on the coarser image's own grid (up to :data:`FINE_SIDE` px)
-and makes one Newton step from Powell's result: gradient and Hessian by central differences of
-:data:`FINE_STEP` working px (15 evaluations for a similarity, 28 for an affine, 45 for a
-homography, where Powell would need hundreds on a grid six times larger), the step kept if
-:math:`C` rises (benchmark: a 464 × 618 frame beside a 3000 × 4000 one from 1.06 / 1.32 to
-0.13 / 0.17 visible px for a similarity / an affine).
+and makes one Newton step from the first stage's result: gradient and Hessian by central
+differences of :data:`FINE_STEP` working px (15 evaluations for a similarity, 28 for an
+affine, 45 for a homography), the step kept if :math:`C` rises (benchmark: a 464 × 618 frame
+beside a 3000 × 4000 one from 1.06 / 1.32 to 0.13 / 0.17 visible px for a similarity / an
+affine).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from collections.abc import Callable
@@ -59,20 +70,15 @@ MIN_SIDE = 128
 #: Control points per model (their displacements are the parameters).
 CONTROLS = {"translation": 1, "similarity": 2, "affine": 3, "projective": 4}
 
-#: Powell's tolerances on the parameters (visible px) and on the measure (relative), and its
-#: budget of evaluations per parameter. A tighter FTOL (1e-8) measured no more accurate on the
-#: benchmark and 15-25 % slower.
-XTOL = 0.05
-FTOL = 1e-6
-EVALUATIONS = 150
+#: L-BFGS-B's tolerances: on the largest component of the projected gradient (C per visible
+#: px) and on the relative change of C between iterations; and its budget of evaluations per
+#: parameter (the benchmark's homographies took 17 to 60 in all).
+GTOL = 1e-5
+FTOL = 1e-7
+EVALUATIONS = 40
 
 #: The fine stage's grid (long side, px): the coarser image at its own resolution up to this.
 FINE_SIDE = 1024
-
-#: Powell's tolerances when a fine stage follows (it needs a start within a fraction of a
-#: working pixel, not the coarse optimum to 0.05 px).
-COARSE_XTOL = 0.2
-COARSE_FTOL = 1e-5
 
 #: The fine stage's finite-difference step, in working pixels.
 FINE_STEP = 0.25
@@ -94,29 +100,39 @@ def polish(
     ``mat`` itself when the overlap is too small to measure or nothing scored higher.
     """
     pyramids = pyramids if pyramids is not None else (_Pyramid(ir), _Pyramid(vis))
+    with _one_thread():
+        return _polish(pyramids, mat, model, stop)
+
+
+def _maximise(measure, x0=None):
+    """L-BFGS-B on ``measure`` from ``x0`` (zero displacements by default): SciPy's result."""
+    return optimize.minimize(
+        measure.negative,
+        np.zeros(measure.size) if x0 is None else x0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"gtol": GTOL, "ftol": FTOL, "maxfun": EVALUATIONS * measure.size},
+    )
+
+
+def _polish(pyramids, mat, model, stop):
     side = 2 * SIDE if model == "translation" else SIDE  # 2 parameters: a finer grid is cheap
     coarse = _Measure(pyramids, mat, model, side, stop)
     if not coarse.usable:
         return mat, 0.0, 0.0
-    x0 = np.zeros(coarse.size)
-    before = coarse(x0)
-    finish = coarse.pixel > 1.0 and model != "translation"  # a fine stage follows
-    xtol, ftol = (COARSE_XTOL, COARSE_FTOL) if finish else (XTOL, FTOL)
-    found = optimize.minimize(
-        lambda x: -coarse(x),
-        x0,
-        method="Powell",
-        options={
-            "xtol": xtol,
-            "ftol": ftol,
-            "maxfev": EVALUATIONS * coarse.size,
-            "direc": coarse.modes(),
-        },
-    )
+    before = coarse(np.zeros(coarse.size))
+    # First on a grid twice as coarse (a basin twice as wide), then on the working grid.
+    x0 = None
+    wide = _Measure(pyramids, mat, model, side / 2, stop)
+    if wide.usable and wide.pixel > coarse.pixel:
+        found = _maximise(wide)
+        if -found.fun > wide(np.zeros(wide.size)):
+            x0 = coarse.displacements(wide.matrix(found.x))
+    found = _maximise(coarse, x0)
     best, after = (coarse.matrix(found.x), -found.fun) if -found.fun > before else (mat, before)
-    if not finish:
+    if coarse.pixel <= 1.0 or model == "translation":
         return best, before, after
-    # The coarser image was shrunk for the search above: finish on its own grid.
+    # The coarser image was shrunk for the grid above: finish on its own grid.
     fine = _Measure(pyramids, best, model, FINE_SIDE, stop)
     if not fine.usable:
         return best, before, after
@@ -124,6 +140,19 @@ def polish(
     if x is None:
         return best, before, after
     return fine.matrix(x), fine.at(mat), value
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """torch on one thread for the block (the previous count restored after it)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class _Measure:
@@ -199,35 +228,17 @@ class _Measure:
         box = np.array([[r0, c0], [r1 - 1, c1 - 1], [r0, c1 - 1], [r1 - 1, c0]], float) * f
         self.controls = box[:n]
         self.start = _apply(to_moving, self.controls)
+        if model != "projective":  # the matrix is linear in x: its derivative is constant
+            base = self.transform(np.zeros(self.size)).ravel()
+            self._linear = np.stack(
+                [self.transform(e).ravel() - base for e in np.eye(self.size)], axis=1
+            )
         # moving px -> the smoothed plane's coordinates as grid_sample takes them: (-1, 1)
         # across its pixel centres
         hs, ws = self.smooth.shape[2:]
         self.in_octave = np.array(
             [[2.0 / (octave * (hs - 1)), 0, -1.0], [0, 2.0 / (octave * (ws - 1)), -1.0], [0, 0, 1]]
         )
-
-    def modes(self) -> np.ndarray:
-        """Powell's starting directions, one per row: the model's own modes of motion (shift
-        along rows and columns, scale, roll, stretch, shear, two keystones) as displacements of
-        the control points, the largest 1 visible px, in place of one control point's
-        coordinate at a time. On the benchmark Powell then needed about 10 % fewer evaluations
-        for a similarity, an affine and the issue set's homography (942 -> 840 on average) and
-        as many for the rig's homography, for the same results. A homography's own tilt modes
-        (each a keystone plus a shift) saved 30 % there but ended one full-HD homography 7 px
-        off (a worse optimum), so the keystones are used."""
-        c = self.controls
-        u = (c - c.mean(0)) / max(float(np.abs(c - c.mean(0)).max()), 1e-9)  # about ±1
-        r, q = u[:, 0], u[:, 1]
-        one, zero = np.ones_like(r), np.zeros_like(r)
-        modes = [(one, zero), (zero, one)]  # shift
-        if self.model != "translation":
-            modes += [(r, q), (-q, r)]  # scale, roll
-        if self.model in ("affine", "projective"):
-            modes += [(r, -q), (q, r)]  # stretch, shear
-        if self.model == "projective":
-            modes += [(r * q, zero), (zero, r * q)]  # the two keystones (tilts less shifts)
-        out = np.array([np.stack([a, b], axis=1).ravel() for a, b in modes])
-        return out / np.abs(out).max(axis=1, keepdims=True)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Fixed px -> moving px for displacements ``x``."""
@@ -240,46 +251,90 @@ class _Measure:
         out = np.linalg.inv(t) if self.infrared_fixed else t
         return out / out[2, 2]
 
-    def at(self, mat: np.ndarray) -> float:
-        """:math:`C` at a matrix of the model (visible px -> infrared px)."""
+    def displacements(self, mat: np.ndarray) -> np.ndarray:
+        """The ``x`` of a matrix of the model (visible px -> infrared px)."""
         to_moving = np.linalg.inv(mat) if self.infrared_fixed else mat
         x = (_apply(to_moving / to_moving[2, 2], self.controls) - self.start) / self.moving_px
-        return self(x.ravel())
+        return x.ravel()
 
-    def _gradients(self, x: np.ndarray):
-        """Sobel gradients (written out, on the box's interior) of the moving plane seen
-        through ``x`` (the box resampled bilinearly), as tensors."""
-        import torch
+    def at(self, mat: np.ndarray) -> float:
+        """:math:`C` at a matrix of the model (visible px -> infrared px)."""
+        return self(self.displacements(mat))
 
+    def jacobian(self, x: np.ndarray) -> np.ndarray:
+        """The derivative (9 × p) of :meth:`transform`'s entries (row by row) with respect to
+        ``x``. For a homography (``T[2, 2] = 1``) it solves the projection linearised at the
+        control points: moving control point ``k`` seen at ``m_k = (u, v) / w`` with
+        ``(u, v, w) = T ĉ_k`` moves by ``(dT₀·ĉ_k − m_r dT₂·ĉ_k, dT₁·ĉ_k − m_c dT₂·ĉ_k) / w``."""
+        if self.model != "projective":
+            return self._linear
+        t = self.transform(x)
+        hom = np.c_[self.controls, np.ones(len(self.controls))]
+        seen = hom @ t.T
+        w = seen[:, 2:3]
+        m = seen[:, :2] / w
+        a = np.zeros((self.size, 8))
+        a[0::2, 0:3] = a[1::2, 3:6] = hom / w
+        a[0::2, 6:8] = -m[:, 0:1] * self.controls / w
+        a[1::2, 6:8] = -m[:, 1:2] * self.controls / w
+        out = np.zeros((9, self.size))
+        out[:8] = np.linalg.solve(a, np.eye(self.size)) * self.moving_px
+        return out
+
+    def _grid_matrix(self, x: np.ndarray) -> np.ndarray:
+        """The matrix from the box's pixels to grid_sample's coordinates, for ``x``."""
         if self.stop is not None and self.stop():
             raise _Stopped
-        t = torch.from_numpy(self.in_octave @ self.transform(x)).to(self.dtype)
+        return self.in_octave @ self.transform(x)
+
+    def _value(self, t):
+        """:math:`C` (a float64 tensor) for grid_sample's matrix ``t`` (a 3 × 3 tensor):
+        the moving plane resampled bilinearly over the box, its Sobel gradients on the box's
+        interior (written out), its orientation field correlated with the fixed one."""
+        import torch
+
         # (col, row) of each pixel (grid_sample's order): t's rows 1 and 0, by broadcasting
         grid = self.rows * t[[1, 0], 0] + (self.cols * t[[1, 0], 1] + t[[1, 0], 2])
-        if t[2, 0] or t[2, 1]:  # a homography
-            grid /= self.rows * t[2, 0] + (self.cols * t[2, 1] + t[2, 2])
+        if self.model == "projective":
+            grid = grid / (self.rows * t[2, 0] + (self.cols * t[2, 1] + t[2, 2]))
         v = _bilinear(self.smooth, grid[None])
         d = v[2:] - v[:-2]
-        gr = torch.add(d[:, :-2], d[:, 2:]).add_(d[:, 1:-1], alpha=2.0)
+        gr = d[:, :-2] + d[:, 2:] + 2.0 * d[:, 1:-1]
         d = v[:, 2:] - v[:, :-2]
-        gc = torch.add(d[:-2], d[2:]).add_(d[1:-1], alpha=2.0)
-        return gr, gc
+        gc = d[:-2] + d[2:] + 2.0 * d[1:-1]
+        gr2, gc2 = gr * gr, gc * gc
+        mag2 = gr2 + gc2
+        inv = 1.0 / (mag2 + mag2.mean().clamp_min(1e-12))  # 1 / (|g|² + ε²)
+        # o_m = ((g_c² - g_r²) + 2i g_c g_r) / (|g|² + ε²); the fixed field is zero off the mask
+        top = ((gc2 - gr2) * self.fixed_re + gc * gr * self.fixed_im2) * inv
+        norm = mag2 * inv
+        # sums accumulated in float64
+        squares = (norm * norm * self.weight).sum(dtype=torch.float64)
+        return top.sum(dtype=torch.float64) / (self.norm_f * torch.sqrt(squares) + 1e-300)
 
     def __call__(self, x: np.ndarray) -> float:
         import torch
 
-        gr, gc = self._gradients(x)
-        gr2, gc2 = gr * gr, gc * gc
-        mag2 = gr2 + gc2
-        d = mag2.add(max(float(mag2.mean()), 1e-12)).reciprocal_()  # 1 / (|g|² + ε²)
-        # o_m = ((g_c² - g_r²) + 2i g_c g_r) / (|g|² + ε²); the fixed field is zero off the mask
-        top = torch.addcmul(gc2.sub_(gr2).mul_(self.fixed_re), gc.mul_(gr), self.fixed_im2)
-        norm = mag2.mul_(d)
-        # sums accumulated in float64
-        den = self.norm_f * math.sqrt(
-            float((norm * norm).mul_(self.weight).sum(dtype=torch.float64))
-        )
-        return float(top.mul_(d).sum(dtype=torch.float64)) / den if den > 0 else 0.0
+        t = torch.from_numpy(self._grid_matrix(x)).to(self.dtype)
+        with torch.no_grad():
+            return float(self._value(t))
+
+    def value_and_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """:math:`C` at ``x`` and its gradient with respect to ``x`` (torch's automatic
+        differentiation through the measure, chained with :meth:`jacobian`)."""
+        import torch
+
+        t = torch.tensor(self._grid_matrix(x), dtype=torch.float64, requires_grad=True)
+        value = self._value(t.to(self.dtype))
+        value.backward()
+        # d C / d T = in_octaveᵀ · d C / d t, T being transform(x)
+        by_matrix = (self.in_octave.T @ t.grad.numpy()).ravel()
+        return float(value.detach()), self.jacobian(x).T @ by_matrix
+
+    def negative(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """``-C`` and its gradient: what SciPy's minimiser takes."""
+        value, gradient = self.value_and_gradient(x)
+        return -value, -gradient
 
 
 def _bilinear(plane, grid):
@@ -298,8 +353,8 @@ def _bilinear(plane, grid):
 def _newton(measure: _Measure) -> tuple[np.ndarray | None, float, float]:
     """One Newton step on ``measure`` from zero displacements: its gradient and Hessian by
     central differences of a quarter of a working pixel (1 + 2p + p(p − 1)/2 evaluations for
-    p parameters: 15 for a similarity, 28 for an affine, 45 for a homography; Powell needs
-    hundreds), the step to the quadratic model's maximum, kept if :math:`C` rises there.
+    p parameters: 15 for a similarity, 28 for an affine, 45 for a homography), the step to the
+    quadratic model's maximum, kept if :math:`C` rises there.
 
     Near the coarse stage's optimum (a fraction of a working pixel away) the measure is
     quadratic enough for one step: a second one measured no closer to the truth. Returns
