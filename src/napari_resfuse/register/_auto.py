@@ -48,15 +48,16 @@ Method, in five stages:
    fails it into ``converged=False`` ("implausible result", with the peak's offset and
    significance) instead of a silently wrong warp.
 5. **Polish** (:mod:`._polish`; ``polish=False`` leaves it out): the normalised correlation of
-   the two edge-orientation fields, on the coarser image's grid (at most 256 px; a smaller one
-   enlarged towards 256 px, at most twice), maximised around the similarity (or translation)
-   of stage 2 over the model's parameters (the displacements of 1 to 4 control points: the
-   affine and the homography are fitted here) by SciPy's L-BFGS-B from the measure's exact
-   gradient (torch autograd), first on a grid twice as coarse, then, when the coarser image
-   was shrunk for that grid, one Newton step on its own grid (finite differences). Mutual
-   information on a coarse infrared (3 to 6 times the visible pixel) leaves 0.5 to 5 visible
-   px of error; the polish brings the benchmark's median to 0.2 to 0.8 px. The polished
-   matrix must pass the edge check too, else the refined one is kept (and checked).
+   the two edge-orientation fields, on the coarser image's grid (at most 256 px, 384 for a
+   homography; a smaller one enlarged towards 256 px, at most twice), maximised around the
+   similarity (or translation) of stage 2 over the model's parameters (the displacements of
+   1 to 4 control points: the affine and the homography are fitted here) by SciPy's L-BFGS-B
+   from the measure's exact gradient (torch autograd), first on a grid twice as coarse, then,
+   when the coarser image was shrunk for that grid, one Newton step on its own grid (finite
+   differences). Mutual information on a coarse infrared (3 to 6 times the visible pixel)
+   leaves 0.5 to 5 visible px of error; the polish brings the benchmark's median to 0.2 to
+   0.8 px. The polished matrix must pass the edge check too, else the refined one is kept
+   (and checked).
 
 Why SimpleITK: its Mattes mutual information is the established multimodal measure (Mattes et
 al. 2003), well kept and fast (multithreaded C++), with pyramids and optimisers built in. It has
